@@ -1,0 +1,108 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyError } from 'fastify';
+
+/** Size limits shared by every mode (see ../shared/api.md). */
+export interface Limits {
+  /** Maximum key length in bytes (UTF-8). */
+  readonly maxKeyBytes: number;
+  /** Maximum JSON-encoded value size in bytes. */
+  readonly maxValueBytes: number;
+}
+
+export const DEFAULT_LIMITS: Limits = { maxKeyBytes: 1024, maxValueBytes: 1024 * 1024 };
+
+export interface HttpOptions {
+  readonly limits?: Limits;
+  /** Pino logger options, or false for none (tests). */
+  readonly logger?: boolean | { level: string };
+}
+
+/** An HTTP error carrying the contract's JSON body. Throw it from a handler. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** 503 with Retry-After, as the contract asks of a node that cannot serve now. */
+export function unavailable(message: string, extra: Record<string, unknown> = {}, retryAfterSeconds = 1): HttpError {
+  return new HttpError(503, message, extra, { 'retry-after': String(retryAfterSeconds) });
+}
+
+export function sendError(reply: FastifyReply, err: HttpError): FastifyReply {
+  for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+  return reply.code(err.statusCode).send({ error: err.message, ...err.extra });
+}
+
+/**
+ * A Fastify instance with the contract's error conventions: every error is `{"error": "..."}` JSON,
+ * malformed JSON is a 400, an oversized body a 413 "Value is too large", unknown routes a 404 "Not found".
+ * Keys may be long (up to the key limit), so the router accepts long path parameters.
+ */
+export function createHttpServer(opts: HttpOptions = {}): FastifyInstance {
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    // The body holds the value plus a little JSON around it; the value itself is checked exactly in handlers.
+    bodyLimit: limits.maxValueBytes + 64 * 1024,
+    routerOptions: { maxParamLength: Math.max(256, limits.maxKeyBytes * 4) },
+    keepAliveTimeout: 60_000,
+  });
+  app.setErrorHandler((err: FastifyError | HttpError, _req, reply) => {
+    if (err instanceof HttpError) return sendError(reply, err);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'Value is too large' });
+    const status = err.statusCode ?? 500;
+    if (status >= 500) reply.log.error(err);
+    const message =
+      err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+        ? `Malformed JSON body: ${err.message}`
+        : err.message;
+    return reply.code(status).send({ error: message });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'Not found' }));
+  return app;
+}
+
+/** Registers 405 answers for every method a path does not serve. Call after the real routes. */
+export function methodNotAllowed(app: FastifyInstance, url: string, allowed: readonly string[]): void {
+  const all = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'] as const;
+  const others = all.filter((m) => !allowed.includes(m));
+  if (others.length === 0) return;
+  app.route({
+    method: others,
+    url,
+    handler: (req, reply) => {
+      reply.header('allow', allowed.join(', '));
+      return reply.code(405).send({ error: `Method ${req.method} not allowed` });
+    },
+  });
+}
+
+/** Validates a key from a URL path segment, throwing the contract's 400 errors. */
+export function checkKey(key: string | undefined, limits: Limits): string {
+  if (key === undefined || key.length === 0) throw new HttpError(400, 'Key is empty');
+  if (Buffer.byteLength(key, 'utf8') > limits.maxKeyBytes) throw new HttpError(400, 'Key is too long');
+  return key;
+}
+
+/**
+ * Validates a PUT body `{"value": V, ...}` and returns it as an object, throwing the contract's errors:
+ * 400 for a body that is not an object or lacks a value, 413 for a value over the limit.
+ */
+export function checkPutBody(body: unknown, limits: Limits): Record<string, unknown> & { value: unknown } {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    if (body === undefined || body === null) throw new HttpError(400, 'PUT request does not specify a value');
+    throw new HttpError(400, 'Request body must be a JSON object');
+  }
+  const obj = body as Record<string, unknown>;
+  if (!('value' in obj) || obj.value === undefined) throw new HttpError(400, 'PUT request does not specify a value');
+  if (Buffer.byteLength(JSON.stringify(obj.value), 'utf8') > limits.maxValueBytes) {
+    throw new HttpError(413, 'Value is too large');
+  }
+  return obj as Record<string, unknown> & { value: unknown };
+}
