@@ -1,0 +1,99 @@
+/**
+ * Prometheus metrics of one node (prom-client). Request counts and latencies are recorded per request;
+ * Raft figures are read from the host when the registry is scraped, so they cost nothing on the hot path.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FastifyInstance } from 'fastify';
+import type { RaftHost } from './driver.js';
+import type { Forwarder } from './forward.js';
+
+export interface MetricsSources {
+  readonly host: RaftHost<unknown>;
+  readonly forwarder: Forwarder;
+  /** Storage statistics, e.g. `{fsyncs: n}` (whatever numeric fields the storage reports). */
+  readonly storageStats: () => Record<string, unknown> | undefined;
+}
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'route' | 'method' | 'status'>;
+  private readonly latency: Histogram<'route' | 'method'>;
+
+  constructor(src: MetricsSources) {
+    const r = this.registry;
+    this.requests = new Counter({
+      name: 'quorumkv_http_requests_total',
+      help: 'HTTP requests by route, method and status code',
+      labelNames: ['route', 'method', 'status'],
+      registers: [r],
+    });
+    this.latency = new Histogram({
+      name: 'quorumkv_http_request_duration_seconds',
+      help: 'HTTP request latency by route and method',
+      labelNames: ['route', 'method'],
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 3],
+      registers: [r],
+    });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.set(read());
+        },
+      });
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    const host = src.host;
+    gauge('quorumkv_raft_term', 'Current Raft term', () => host.status().term);
+    gauge('quorumkv_raft_commit_index', 'Highest log index known committed', () => host.status().commit);
+    gauge('quorumkv_raft_applied_index', 'Highest log index applied to the state machine', () => host.applied);
+    gauge('quorumkv_raft_last_index', 'Last log index', () => host.status().lastIndex);
+    gauge('quorumkv_raft_is_leader', '1 when this node is the leader', () => (host.isLeader ? 1 : 0));
+    gauge('quorumkv_raft_leader_id', 'Id of the known leader (0: none)', () => host.leader);
+    gauge('quorumkv_node_failed', '1 while the node is marked failed', () => (host.failed ? 1 : 0));
+    gauge('quorumkv_pending_requests', 'Client requests waiting in the host loop', () => host.pendingCount);
+    counter('quorumkv_raft_proposals_total', 'Commands proposed by this node', () => host.counters.proposals);
+    counter('quorumkv_raft_propose_batches_total', 'propose() calls (batches)', () => host.counters.proposeBatches);
+    counter('quorumkv_raft_read_rounds_total', 'ReadIndex rounds started', () => host.counters.readRounds);
+    counter('quorumkv_raft_reads_total', 'Linearizable reads served through ReadIndex', () => host.counters.reads);
+    counter('quorumkv_raft_readies_total', 'Ready batches processed', () => host.counters.readies);
+    counter('quorumkv_storage_saves_total', 'Storage save calls (one per Ready)', () => host.counters.saves);
+    counter('quorumkv_raft_applied_entries_total', 'Entries applied', () => host.counters.appliedEntries);
+    counter('quorumkv_snapshots_created_total', 'Snapshots taken', () => host.counters.snapshotsCreated);
+    counter('quorumkv_snapshots_restored_total', 'Snapshots installed', () => host.counters.snapshotsRestored);
+    counter('quorumkv_forwarded_requests_total', 'Requests forwarded to the leader', () => src.forwarder.forwarded);
+    counter('quorumkv_storage_fsyncs_total', 'fsync calls made by the storage', () => {
+      const s = src.storageStats();
+      const v = s?.fsyncs;
+      return typeof v === 'number' ? v : 0;
+    });
+  }
+
+  /** Records every response (route pattern, not the raw URL, to bound label cardinality). */
+  install(app: FastifyInstance): void {
+    app.addHook('onResponse', (req, reply, done) => {
+      const route = req.routeOptions.url ?? 'unknown';
+      this.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
+      this.latency.observe({ route, method: req.method }, reply.elapsedTime / 1000);
+      done();
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
