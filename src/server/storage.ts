@@ -1,11 +1,13 @@
 import type { NodeId } from '../raft/types.js';
+import { DiskStorage } from '../storage/disk.js';
 import { MemoryStorage } from '../storage/memory.js';
 import type { RaftStorage } from '../storage/types.js';
 import type { ServerConfig } from './config.js';
 
-/** Opens the node's Raft storage. */
+/** Opens the node's Raft storage: durable files under `dataDir` unless `storage: 'memory'` (tests only). */
 export async function openStorage(cfg: ServerConfig, peers: readonly NodeId[]): Promise<RaftStorage> {
-  return Promise.resolve(new MemoryStorage(peers));
+  if (cfg.storage === 'memory') return new MemoryStorage(peers);
+  return DiskStorage.open(cfg.dataDir, peers);
 }
 
 /** The storage's own statistics (fsync counts...) when it reports any. */
