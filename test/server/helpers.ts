@@ -32,7 +32,7 @@ export async function call(
     signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
   });
   const text = await res.text();
-  let parsed: Record<string, unknown> = {};
+  let parsed: Record<string, unknown>;
   try {
     parsed = text.length > 0 ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
