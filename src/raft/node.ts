@@ -350,7 +350,13 @@ export class RaftNode {
     const progress: ProgressStatus[] = [];
     if (this.role === 'leader') {
       for (const [id, pr] of this.prs) {
-        progress.push({ id, match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive });
+        progress.push({
+          id,
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          recentActive: this.recentlyActive(id, pr),
+        });
       }
     }
     return {
@@ -402,6 +408,7 @@ export class RaftNode {
     const last = this.log.lastIndex();
     for (const id of this.peers) {
       const pr = new Progress(last + 1, this.maxInflight, this.maxInflightBytes);
+      pr.lastHeard = this.ticks; // a new leader gets one election timeout of grace
       if (id === this.id) pr.match = this.log.stableLastIndex();
       this.prs.set(id, pr);
     }
@@ -451,14 +458,13 @@ export class RaftNode {
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    if (this.checkQuorum && this.ticks - this.quorumHeardTick() >= this.electionTimeout) {
+      // Not heard from a majority for a whole election timeout: we may be cut off, step down.
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0;
-      if (this.checkQuorum) {
-        if (!this.quorumActive()) {
-          this.becomeFollower(this.term, NONE);
-          return;
-        }
-      }
       if (this.leadTransferee !== NONE) this.leadTransferee = NONE; // the transfer timed out
     }
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
@@ -467,14 +473,15 @@ export class RaftNode {
     }
   }
 
-  /** Counts the peers heard from since the last check, and clears the marks for the next round. */
-  private quorumActive(): boolean {
-    let active = 0;
-    for (const [id, pr] of this.prs) {
-      if (id === this.id || pr.recentActive) active++;
-      if (id !== this.id) pr.recentActive = false;
-    }
-    return active >= this.quorum;
+  /** The latest tick by which a quorum (counting this leader) had answered. */
+  private quorumHeardTick(): number {
+    const heard = this.peers.map((id) => (id === this.id ? this.ticks : this.progress(id).lastHeard));
+    heard.sort((a, b) => b - a);
+    return heard[this.quorum - 1];
+  }
+
+  private recentlyActive(id: NodeId, pr: Progress): boolean {
+    return id === this.id || this.ticks - pr.lastHeard < this.electionTimeout;
   }
 
   private hup(transfer: boolean): void {
@@ -550,7 +557,7 @@ export class RaftNode {
   private stepLeader(m: Message): void {
     const pr = this.prs.get(m.from);
     if (!pr) return;
-    if (RESPONSE_TYPES.has(m.type)) pr.recentActive = true;
+    if (RESPONSE_TYPES.has(m.type)) pr.lastHeard = this.ticks;
     switch (m.type) {
       case 'app-resp':
         this.handleAppendResponse(m, pr);
@@ -825,7 +832,7 @@ export class RaftNode {
   }
 
   private startSnapshot(to: NodeId, pr: Progress): boolean {
-    if (!pr.recentActive) return false; // do not ship a snapshot to a peer that may be down
+    if (!this.recentlyActive(to, pr)) return false; // do not ship a snapshot to a peer that may be down
     const snap = this.log.snapshot();
     invariant(snap.metadata.index > 0, 'entries are compacted but there is no snapshot');
     pr.becomeSnapshot(snap);

@@ -60,8 +60,8 @@ export class Progress {
   state: ProgressState = 'probe';
   /** In probe state: an append is outstanding; cleared by any response. */
   probeSent = false;
-  /** Heard from since the last CheckQuorum round. */
-  recentActive = false;
+  /** The leader's tick when this follower last answered (any response). */
+  lastHeard = 0;
   /** Commit index last sent to this follower. */
   sentCommit = 0;
   /** The send tick of the latest heartbeat this follower acknowledged (for the leader lease). */
