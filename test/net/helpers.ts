@@ -35,4 +35,3 @@ export function norm(v: unknown): unknown {
   }
   return v;
 }
-
