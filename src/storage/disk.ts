@@ -310,7 +310,7 @@ export class DiskStorage implements RaftStorage {
   }
 
   private prune(): Promise<void> {
-    return pruneSnapshots(this.fs, this.dir, this.walSnap.index, this.log);
+    return pruneSnapshots(this.fs, this.dir, this.walSnap.index);
   }
 
   async close(): Promise<void> {

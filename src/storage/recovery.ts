@@ -71,10 +71,7 @@ export async function loadSnapshots(
 }
 
 /** Deletes snapshot files older than the newest SNAPSHOTS_KEPT at or below `latest`. */
-export async function pruneSnapshots(fs: FileSystem, dir: string, latest: number, log: Logger): Promise<void> {
+export async function pruneSnapshots(fs: FileSystem, dir: string, latest: number): Promise<void> {
   const files = (await listSnapshots(fs, dir)).filter((f) => f.index <= latest);
-  for (const f of files.slice(SNAPSHOTS_KEPT)) {
-    await fs.unlink(join(dir, f.name));
-    log(`snapshot: removed old snapshot ${f.name}`);
-  }
+  for (const f of files.slice(SNAPSHOTS_KEPT)) await fs.unlink(join(dir, f.name));
 }
