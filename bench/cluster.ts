@@ -6,7 +6,7 @@
  * generator, and prints ops/s, p50/p99 latency and the ratio of the two.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,8 @@ interface Options {
 }
 
 interface RunResult {
+  /** CPU time (user + system) the server processes used per successful op, in microseconds. */
+  cpuUsPerOp?: number;
   opsPerSec: number;
   p50: number;
   p99: number;
@@ -78,6 +80,26 @@ async function drive(urls: readonly string[], o: Options): Promise<RunResult> {
   };
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function measured(pids: readonly (number | undefined)[], run: () => Promise<RunResult>): Promise<RunResult> {
+  const before = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
+  const r = await run();
+  const used = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0) - before;
+  const ok = r.total - r.non2xx - r.errors;
+  return { ...r, cpuUsPerOp: ok > 0 ? (used * 1e6) / ok : undefined };
+}
+
 async function preload(url: string, keys: number): Promise<void> {
   const batch = 32;
   for (let i = 0; i < keys; i += batch) {
@@ -96,7 +118,7 @@ async function preload(url: string, keys: number): Promise<void> {
   }
 }
 
-async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
+async function startBare(): Promise<{ url: string; pid: number | undefined; stop(): Promise<void> }> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cluster-bare.js');
   const child = spawn(process.execPath, [script, '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
@@ -111,6 +133,7 @@ async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
   });
   return {
     url,
+    pid: child.pid,
     stop: async () => {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
@@ -122,6 +145,7 @@ async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
 function line(name: string, r: RunResult): string {
   return (
     `${name.padEnd(8)} ${r.opsPerSec.toFixed(0).padStart(8)} ops/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms` +
+    `   server CPU ${r.cpuUsPerOp === undefined ? '?' : r.cpuUsPerOp.toFixed(0)} us/op` +
     `   (${r.total} requests, ${r.non2xx} non-2xx, ${r.errors} errors)`
   );
 }
@@ -161,7 +185,10 @@ async function main(): Promise<void> {
     const leader = await cluster.waitLeader();
     const urls = o.target === 'leader' ? [cluster.url(leader)] : cluster.ids.map((id) => cluster.url(id));
     await preload(cluster.url(leader), o.keys);
-    clusterResult = await drive(urls, o);
+    clusterResult = await measured(
+      cluster.ids.map((id) => cluster.pid(id)),
+      () => drive(urls, o),
+    );
   } finally {
     await cluster.stopAll();
     rmSync(dir, { recursive: true, force: true });
@@ -172,7 +199,7 @@ async function main(): Promise<void> {
   let bareResult: RunResult;
   try {
     await preload(bare.url, o.keys);
-    bareResult = await drive([bare.url], o);
+    bareResult = await measured([bare.pid], () => drive([bare.url], o));
   } finally {
     await bare.stop();
   }

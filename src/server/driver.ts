@@ -105,6 +105,9 @@ export class RaftHost<R> {
   private closed = false;
   private failedFlag = false;
   private readonly dropped = new Set<NodeId>();
+  /** Term and vote as last handed to storage (a change of either must be durable before anything is sent). */
+  private durableTerm: number;
+  private durableVote: NodeId;
 
   private proposeQueue: { data: Uint8Array; waiter: Waiter<R> }[] = [];
   private readonly pending = new Map<number, PendingProposal<R>>();
@@ -125,6 +128,9 @@ export class RaftHost<R> {
     this.sm = opts.sm;
     this.appliedIndex = opts.applied;
     this.snapshotIndex = opts.storage.snapshot().metadata.index;
+    const hs = opts.storage.initialState().hardState;
+    this.durableTerm = hs.term;
+    this.durableVote = hs.vote;
     this.ticker = setInterval(() => this.onTick(), opts.tickMs);
     this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(100, opts.requestTimeoutMs / 10)));
     this.schedule();
@@ -309,7 +315,19 @@ export class RaftHost<R> {
       this.counters.readies++;
       this.noteSoftState(rd);
       this.send(rd.earlyMessages);
-      if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
+      const hs = rd.hardState;
+      const termOrVote = hs !== undefined && (hs.term !== this.durableTerm || hs.vote !== this.durableVote);
+      if (rd.entries.length === 0 && rd.snapshot === undefined && hs !== undefined && !termOrVote) {
+        // Only the commit index moved: nothing here needs to be durable before we send, apply and answer
+        // (a lost commit index is recomputed after a restart), so the write proceeds off the critical path.
+        // Storage applies writes in call order, so a later snapshot still lands after this hard state.
+        this.storage.save({ hardState: hs, entries: [] }).catch((err: unknown) => this.fatal(err));
+        this.afterSave(rd);
+      } else if (hs !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
+        if (hs !== undefined) {
+          this.durableTerm = hs.term;
+          this.durableVote = hs.vote;
+        }
         this.saving = true;
         this.counters.saves++;
         this.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }).then(

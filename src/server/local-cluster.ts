@@ -21,6 +21,8 @@ export interface LocalClusterOptions {
   readonly forward?: boolean;
   readonly storage?: 'disk' | 'memory';
   readonly logLevel?: string;
+  /** Extra arguments for the node processes' `node` (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
@@ -44,13 +46,16 @@ export class LocalCluster {
   /** Last lines of each node's stderr, for diagnosing failures. */
   readonly stderr = new Map<number, string>();
 
-  private constructor(readonly ids: readonly number[]) {}
+  private constructor(
+    readonly ids: readonly number[],
+    private readonly nodeArgs: readonly string[],
+  ) {}
 
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
     const ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
     const nodes: ConfigFile['nodes'] = [];
     for (const id of ids) nodes.push({ id, host: '127.0.0.1', raftPort: await freePort(), httpPort: await freePort() });
-    const c = new LocalCluster(ids);
+    const c = new LocalCluster(ids, opts.nodeArgs ?? []);
     mkdirSync(opts.dir, { recursive: true });
     for (const n of nodes) {
       const file: ConfigFile = {
@@ -98,7 +103,9 @@ export class LocalCluster {
   startNode(id: number): Promise<void> {
     const cfg = this.configs.get(id);
     if (cfg === undefined) throw new Error(`no node ${id}`);
-    const child = spawn(process.execPath, [MAIN, '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...this.nodeArgs, MAIN, '--config', cfg], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.procs.set(id, child);
     this.stderr.set(id, '');
     child.stderr.setEncoding('utf8');
