@@ -8,7 +8,7 @@
  * messages, so replication and heartbeats keep flowing while the disk is slow. Request deadlines are
  * enforced by one periodic sweep, not a timer per request.
  */
-import type { Entry, Message, NodeId, Ready, Role } from '../raft/types.js';
+import type { Entry, HardState, Message, NodeId, Ready, Role } from '../raft/types.js';
 import type { RaftStorage } from '../storage/types.js';
 import type { PeerTransport, RaftCore } from './ports.js';
 
@@ -79,6 +79,9 @@ export interface HostOptions<R> {
   readonly onError?: (err: unknown) => void;
 }
 
+/** Proposals held back while a save is in flight before they are handed to the core anyway. */
+const MAX_HELD_PROPOSALS = 1024;
+
 export class RaftHost<R> {
   readonly counters: HostCounters = {
     proposals: 0,
@@ -108,6 +111,8 @@ export class RaftHost<R> {
   /** Term and vote as last handed to storage (a change of either must be durable before anything is sent). */
   private durableTerm: number;
   private durableVote: NodeId;
+  /** A commit-only hard state not yet handed to storage. */
+  private heldHardState: HardState | undefined;
 
   private proposeQueue: { data: Uint8Array; waiter: Waiter<R> }[] = [];
   private readonly pending = new Map<number, PendingProposal<R>>();
@@ -236,6 +241,9 @@ export class RaftHost<R> {
     this.failAll(new HostError({ kind: 'failed' }));
     // Let an in-flight save finish before the caller closes the storage.
     while (this.saving || this.snapshotting) await new Promise((r) => setTimeout(r, 5));
+    const hs = this.heldHardState;
+    this.heldHardState = undefined;
+    if (hs !== undefined) await this.storage.save({ hardState: hs, entries: [] }).catch(() => undefined);
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -263,7 +271,9 @@ export class RaftHost<R> {
   }
 
   private flushQueues(): void {
-    if (this.proposeQueue.length > 0) {
+    // Proposals arriving while a Ready is being persisted wait for the next one, so that each Ready (one
+    // save, one append message per follower) carries everything that arrived meanwhile: group commit.
+    if (this.proposeQueue.length > 0 && (!this.saving || this.proposeQueue.length >= MAX_HELD_PROPOSALS)) {
       const batch = this.proposeQueue;
       this.proposeQueue = [];
       const res = this.core.propose(batch.map((p) => p.data));
@@ -285,7 +295,8 @@ export class RaftHost<R> {
         for (const p of batch) p.waiter.reject(err);
       }
     }
-    if (this.readQueue.length > 0) {
+    // One ReadIndex round at a time: reads queued meanwhile share the next round.
+    if (this.readQueue.length > 0 && this.readBatches.size === 0) {
       const waiters = this.readQueue;
       this.readQueue = [];
       const ctx = String(++this.readSeq);
@@ -319,18 +330,20 @@ export class RaftHost<R> {
       const termOrVote = hs !== undefined && (hs.term !== this.durableTerm || hs.vote !== this.durableVote);
       if (rd.entries.length === 0 && rd.snapshot === undefined && hs !== undefined && !termOrVote) {
         // Only the commit index moved: nothing here needs to be durable before we send, apply and answer
-        // (a lost commit index is recomputed after a restart), so the write proceeds off the critical path.
-        // Storage applies writes in call order, so a later snapshot still lands after this hard state.
-        this.storage.save({ hardState: hs, entries: [] }).catch((err: unknown) => this.fatal(err));
+        // (a lost commit index is recomputed after a restart). It rides along with the next write instead
+        // of costing an fsync of its own.
+        this.heldHardState = hs;
         this.afterSave(rd);
       } else if (hs !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
+        const hardState = hs ?? this.heldHardState;
+        this.heldHardState = undefined;
         if (hs !== undefined) {
           this.durableTerm = hs.term;
           this.durableVote = hs.vote;
         }
         this.saving = true;
         this.counters.saves++;
-        this.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }).then(
+        this.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }).then(
           () => {
             this.saving = false;
             if (!this.closed) this.afterSave(rd);
@@ -454,6 +467,8 @@ export class RaftHost<R> {
     const index = this.appliedIndex;
     const data = this.sm.snapshot();
     this.snapshotting = true;
+    // The stored commit index must cover the snapshot before it is recorded (storage keeps call order).
+    this.flushHeldHardState();
     const trailing = this.opts.snapshotTrailing;
     this.storage
       .createSnapshot(index, this.opts.peers, data)
@@ -467,6 +482,13 @@ export class RaftHost<R> {
       .finally(() => {
         this.snapshotting = false;
       });
+  }
+
+  private flushHeldHardState(): void {
+    const hs = this.heldHardState;
+    if (hs === undefined) return;
+    this.heldHardState = undefined;
+    this.storage.save({ hardState: hs, entries: [] }).catch((err: unknown) => this.fatal(err));
   }
 
   /** Fails every request whose deadline passed. */
