@@ -10,6 +10,7 @@ import {
   type Message,
   type MessageType,
   type NodeId,
+  type PlantedBug,
   type ProposeResult,
   type ReadIndexResult,
   type Ready,
@@ -37,6 +38,8 @@ export interface RaftConfig {
   snapshotChunkSize?: number;
   /** Index the state machine already holds (from the snapshot it restored). */
   applied?: number;
+  /** For the planted-bug test only: deliberately break the algorithm. */
+  plantedBugs?: readonly PlantedBug[];
 }
 
 export interface ProgressStatus {
@@ -95,6 +98,7 @@ export class RaftNode {
   private readonly maxInflight: number;
   private readonly maxInflightBytes: number;
   private readonly snapshotChunkSize: number;
+  private readonly bugs: ReadonlySet<PlantedBug>;
 
   private term = 0;
   private vote: NodeId = NONE;
@@ -136,7 +140,11 @@ export class RaftNode {
     this.maxInflight = cfg.maxInflightMsgs ?? 256;
     this.maxInflightBytes = cfg.maxInflightBytes ?? 32 * 1024 * 1024;
     this.snapshotChunkSize = cfg.snapshotChunkSize ?? 1024 * 1024;
-    this.log = new RaftLog(cfg.storage, cfg.maxCommittedBytesPerReady ?? 8 * 1024 * 1024);
+    this.bugs = new Set(cfg.plantedBugs ?? []);
+    this.log = new RaftLog(cfg.storage, cfg.maxCommittedBytesPerReady ?? 8 * 1024 * 1024, {
+      keepConflicts: this.bugs.has('keep-conflicting-entries'),
+      applyUncommitted: this.bugs.has('apply-before-commit'),
+    });
 
     const hs = init.hardState;
     if (hs.term > 0 || hs.vote !== NONE || hs.commit > 0) {
@@ -247,6 +255,10 @@ export class RaftNode {
   readIndex(ctx: string): ReadIndexResult {
     if (this.role !== 'leader') {
       return { ok: false, error: 'not-leader', leader: this.lead, message: 'only the leader serves read requests' };
+    }
+    if (this.bugs.has('read-without-confirmation')) {
+      this.readOnly.releaseNow(ctx, this.log.committed);
+      return { ok: true };
     }
     if (this.log.term(this.log.committed) !== this.term) {
       this.readOnly.waitForCommit(ctx);
@@ -374,6 +386,23 @@ export class RaftNode {
     };
   }
 
+  /** The few fields checkers read after every simulated step, without allocating the progress list. */
+  get currentTerm(): number {
+    return this.term;
+  }
+
+  get currentRole(): Role {
+    return this.role;
+  }
+
+  get commitIndex(): number {
+    return this.log.committed;
+  }
+
+  get firstIndex(): number {
+    return this.log.firstIndex();
+  }
+
   /** The node's current log entries in [lo, hi) (stable and unstable), for checkers and tests. */
   logEntries(lo: number, hi: number): Entry[] {
     const first = Math.max(lo, this.log.firstIndex());
@@ -386,7 +415,8 @@ export class RaftNode {
   }
 
   hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.committed };
+    const vote = this.bugs.has('vote-not-persisted') ? NONE : this.vote;
+    return { term: this.term, vote, commit: this.log.committed };
   }
 
   // ---------------------------------------------------------------- roles
@@ -540,7 +570,8 @@ export class RaftNode {
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === 'prevote' && m.term > this.term);
     const respType = m.type === 'vote' ? 'vote-resp' : 'prevote-resp';
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    const upToDate = this.bugs.has('vote-for-stale-log') || this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
       // The response carries the request's term: for a pre-vote, our own term does not move.
       this.msgOut({ type: respType, from: this.id, to: m.from, term: m.term, index: 0, logTerm: 0, commit: 0 });
       if (m.type === 'vote') {
@@ -749,6 +780,9 @@ export class RaftNode {
 
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.probeSent = false;
+    // The follower is alive but our window is full: appends were probably lost. Let one more through;
+    // if the follower's log is behind, its rejection sends us back to probing.
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (m.index > pr.ackedTick) pr.ackedTick = m.index;
     if (pr.state === 'snapshot') {
       // Chunks may have been lost: resend the current one if nothing moved for a few heartbeats.
@@ -778,7 +812,9 @@ export class RaftNode {
     const matches = this.peers.map((id) => this.progress(id).match).sort((a, b) => b - a);
     const committedBefore = this.log.committed;
     // Only an entry of the current term is committed by counting replicas (Raft §5.4.2, Figure 8).
-    if (!this.log.maybeCommit(matches[this.quorum - 1], this.term)) return false;
+    const quorumMatch = matches[this.quorum - 1];
+    const term = this.bugs.has('commit-old-term-by-counting') ? this.log.term(quorumMatch) : this.term;
+    if (term === undefined || !this.log.maybeCommit(quorumMatch, term)) return false;
     if (this.log.term(committedBefore) !== this.term) {
       // First commit in this term: reads that waited for it can start their round.
       for (const ctx of this.readOnly.takeWaitingForCommit()) this.addRead(ctx);

@@ -35,6 +35,11 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest in-flight append (it was probably lost): lets one more append go out. */
+  freeFirstOne(): void {
+    if (this.count > 0) this.freeLE(this.indexes[this.head]);
+  }
+
   full(): boolean {
     return this.count >= this.maxCount || (this.maxBytes > 0 && this.bytes >= this.maxBytes);
   }
