@@ -75,6 +75,10 @@ export class RaftLog {
   constructor(
     readonly storage: Storage,
     private readonly maxCommittedBytes: number,
+    private readonly bugs: { keepConflicts: boolean; applyUncommitted: boolean } = {
+      keepConflicts: false,
+      applyUncommitted: false,
+    },
   ) {
     const first = storage.firstIndex();
     const last = storage.lastIndex();
@@ -138,7 +142,13 @@ export class RaftLog {
     const ci = this.findConflict(ents);
     if (ci !== 0) {
       invariant(ci > this.committed, () => `entry ${ci} conflicts with committed entry (committed ${this.committed})`);
-      this.append(ents.slice(ci - (index + 1)));
+      if (this.bugs.keepConflicts) {
+        // Planted bug: keep our conflicting entries and only add what lies beyond our log.
+        const beyond = ents.filter((e) => e.index > this.lastIndex());
+        if (beyond.length > 0 && beyond[0].index === this.lastIndex() + 1) this.append(beyond);
+      } else {
+        this.append(ents.slice(ci - (index + 1)));
+      }
     }
     this.commitTo(Math.min(committed, lastNew));
     return lastNew;
@@ -189,7 +199,10 @@ export class RaftLog {
 
   appliedTo(i: number): void {
     if (i === 0) return;
-    invariant(i <= this.committed, () => `applied ${i} beyond committed ${this.committed}`);
+    invariant(
+      this.bugs.applyUncommitted || i <= this.committed,
+      () => `applied ${i} beyond committed ${this.committed}`,
+    );
     if (i > this.applied) this.applied = i;
   }
 
@@ -210,12 +223,17 @@ export class RaftLog {
   }
 
   hasNextCommittedEnts(): boolean {
-    return !this.hasPendingSnapshot() && this.committed > this.applied;
+    return !this.hasPendingSnapshot() && this.applyLimit() > this.applied;
   }
 
   nextCommittedEnts(): Entry[] {
     if (!this.hasNextCommittedEnts()) return [];
-    return this.slice(this.applied + 1, this.committed + 1, this.maxCommittedBytes);
+    return this.slice(this.applied + 1, this.applyLimit() + 1, this.maxCommittedBytes);
+  }
+
+  private applyLimit(): number {
+    // Planted bug: hand out everything in the log, committed or not.
+    return this.bugs.applyUncommitted ? this.lastIndex() : this.committed;
   }
 
   snapshot(): Snapshot {

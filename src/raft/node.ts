@@ -10,6 +10,7 @@ import {
   type Message,
   type MessageType,
   type NodeId,
+  type PlantedBug,
   type ProposeResult,
   type ReadIndexResult,
   type Ready,
@@ -30,13 +31,18 @@ export interface RaftConfig {
   rng: () => number;
   preVote?: boolean;
   checkQuorum?: boolean;
+  /** Bytes of entries per append message (at least one entry is always sent). */
   maxSizePerMsg?: number;
+  /** Largest command a proposal may carry. */
+  maxEntryBytes?: number;
   maxInflightMsgs?: number;
   maxInflightBytes?: number;
   maxCommittedBytesPerReady?: number;
   snapshotChunkSize?: number;
   /** Index the state machine already holds (from the snapshot it restored). */
   applied?: number;
+  /** For the planted-bug test only: deliberately break the algorithm. */
+  plantedBugs?: readonly PlantedBug[];
 }
 
 export interface ProgressStatus {
@@ -71,6 +77,9 @@ const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'prevote-resp',
 ]);
 
+/** Snapshot chunks in flight to one follower at a time. */
+const SNAPSHOT_WINDOW = 4;
+
 const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(['app-resp', 'heartbeat-resp', 'snap-resp']);
 
 /**
@@ -92,9 +101,11 @@ export class RaftNode {
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
   private readonly maxSizePerMsg: number;
+  private readonly maxEntryBytes: number;
   private readonly maxInflight: number;
   private readonly maxInflightBytes: number;
   private readonly snapshotChunkSize: number;
+  private readonly bugs: ReadonlySet<PlantedBug>;
 
   private term = 0;
   private vote: NodeId = NONE;
@@ -133,10 +144,15 @@ export class RaftNode {
     this.preVote = cfg.preVote ?? true;
     this.checkQuorum = cfg.checkQuorum ?? true;
     this.maxSizePerMsg = cfg.maxSizePerMsg ?? 1024 * 1024;
+    this.maxEntryBytes = cfg.maxEntryBytes ?? 8 * 1024 * 1024;
     this.maxInflight = cfg.maxInflightMsgs ?? 256;
     this.maxInflightBytes = cfg.maxInflightBytes ?? 32 * 1024 * 1024;
     this.snapshotChunkSize = cfg.snapshotChunkSize ?? 1024 * 1024;
-    this.log = new RaftLog(cfg.storage, cfg.maxCommittedBytesPerReady ?? 8 * 1024 * 1024);
+    this.bugs = new Set(cfg.plantedBugs ?? []);
+    this.log = new RaftLog(cfg.storage, cfg.maxCommittedBytesPerReady ?? 8 * 1024 * 1024, {
+      keepConflicts: this.bugs.has('keep-conflicting-entries'),
+      applyUncommitted: this.bugs.has('apply-before-commit'),
+    });
 
     const hs = init.hardState;
     if (hs.term > 0 || hs.vote !== NONE || hs.commit > 0) {
@@ -223,12 +239,12 @@ export class RaftNode {
     }
     const items = data instanceof Uint8Array ? [data] : data;
     for (const d of items) {
-      if (d.byteLength > this.maxSizePerMsg) {
+      if (d.byteLength > this.maxEntryBytes) {
         return {
           ok: false,
           error: 'too-large',
           leader: this.lead,
-          message: `command of ${d.byteLength} bytes exceeds ${this.maxSizePerMsg}`,
+          message: `command of ${d.byteLength} bytes exceeds ${this.maxEntryBytes}`,
         };
       }
     }
@@ -247,6 +263,10 @@ export class RaftNode {
   readIndex(ctx: string): ReadIndexResult {
     if (this.role !== 'leader') {
       return { ok: false, error: 'not-leader', leader: this.lead, message: 'only the leader serves read requests' };
+    }
+    if (this.bugs.has('read-without-confirmation')) {
+      this.readOnly.releaseNow(ctx, this.log.committed);
+      return { ok: true };
     }
     if (this.log.term(this.log.committed) !== this.term) {
       this.readOnly.waitForCommit(ctx);
@@ -374,6 +394,23 @@ export class RaftNode {
     };
   }
 
+  /** The few fields checkers read after every simulated step, without allocating the progress list. */
+  get currentTerm(): number {
+    return this.term;
+  }
+
+  get currentRole(): Role {
+    return this.role;
+  }
+
+  get commitIndex(): number {
+    return this.log.committed;
+  }
+
+  get firstIndex(): number {
+    return this.log.firstIndex();
+  }
+
   /** The node's current log entries in [lo, hi) (stable and unstable), for checkers and tests. */
   logEntries(lo: number, hi: number): Entry[] {
     const first = Math.max(lo, this.log.firstIndex());
@@ -386,7 +423,8 @@ export class RaftNode {
   }
 
   hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.committed };
+    const vote = this.bugs.has('vote-not-persisted') ? NONE : this.vote;
+    return { term: this.term, vote, commit: this.log.committed };
   }
 
   // ---------------------------------------------------------------- roles
@@ -540,7 +578,8 @@ export class RaftNode {
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === 'prevote' && m.term > this.term);
     const respType = m.type === 'vote' ? 'vote-resp' : 'prevote-resp';
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    const upToDate = this.bugs.has('vote-for-stale-log') || this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
       // The response carries the request's term: for a pre-vote, our own term does not move.
       this.msgOut({ type: respType, from: this.id, to: m.from, term: m.term, index: 0, logTerm: 0, commit: 0 });
       if (m.type === 'vote') {
@@ -749,10 +788,16 @@ export class RaftNode {
 
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.probeSent = false;
+    // The follower is alive but our window is full: appends were probably lost. Let one more through;
+    // if the follower's log is behind, its rejection sends us back to probing.
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (m.index > pr.ackedTick) pr.ackedTick = m.index;
     if (pr.state === 'snapshot') {
-      // Chunks may have been lost: resend the current one if nothing moved for a few heartbeats.
-      if (++pr.snapStall >= 3) this.sendSnapshotChunk(m.from, pr);
+      // Chunks may have been lost: resend from the last acknowledged offset if nothing moved for a while.
+      if (++pr.snapStall >= 3) {
+        pr.snapSent = pr.snapOffset;
+        this.sendSnapshotChunks(m.from, pr);
+      }
     } else if (pr.match < this.log.lastIndex()) {
       this.sendAppend(m.from);
     }
@@ -761,10 +806,19 @@ export class RaftNode {
 
   private handleSnapshotResponse(m: Message, pr: Progress): void {
     if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot || !pr.snapshot) return;
-    pr.snapOffset = m.rejectHint ?? 0;
-    pr.snapInFlight = false;
+    const next = m.rejectHint ?? 0;
     pr.snapStall = 0;
-    if (pr.snapOffset < pr.snapshot.data.byteLength) this.sendSnapshotChunk(m.from, pr);
+    if (m.reject) {
+      // The follower lost track (restart, or chunks out of order): resume from where it is.
+      pr.snapOffset = next;
+      pr.snapSent = next;
+    } else if (next > pr.snapOffset) {
+      pr.snapOffset = next;
+      if (pr.snapSent < next) pr.snapSent = next;
+    } else {
+      return; // a duplicate or stale acknowledgement
+    }
+    this.sendSnapshotChunks(m.from, pr);
   }
 
   // ---------------------------------------------------------------- replication
@@ -778,7 +832,9 @@ export class RaftNode {
     const matches = this.peers.map((id) => this.progress(id).match).sort((a, b) => b - a);
     const committedBefore = this.log.committed;
     // Only an entry of the current term is committed by counting replicas (Raft §5.4.2, Figure 8).
-    if (!this.log.maybeCommit(matches[this.quorum - 1], this.term)) return false;
+    const quorumMatch = matches[this.quorum - 1];
+    const term = this.bugs.has('commit-old-term-by-counting') ? this.log.term(quorumMatch) : this.term;
+    if (term === undefined || !this.log.maybeCommit(quorumMatch, term)) return false;
     if (this.log.term(committedBefore) !== this.term) {
       // First commit in this term: reads that waited for it can start their round.
       for (const ctx of this.readOnly.takeWaitingForCommit()) this.addRead(ctx);
@@ -836,15 +892,25 @@ export class RaftNode {
     const snap = this.log.snapshot();
     invariant(snap.metadata.index > 0, 'entries are compacted but there is no snapshot');
     pr.becomeSnapshot(snap);
-    this.sendSnapshotChunk(to, pr);
+    this.sendSnapshotChunks(to, pr);
     return true;
   }
 
-  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
+  /** Sends chunks from `snapSent` on, keeping at most a few chunks unacknowledged. */
+  private sendSnapshotChunks(to: NodeId, pr: Progress): void {
     const snap = pr.snapshot;
     if (!snap) return;
     const total = snap.data.byteLength;
-    const end = Math.min(total, pr.snapOffset + this.snapshotChunkSize);
+    const window = SNAPSHOT_WINDOW * this.snapshotChunkSize;
+    while (pr.snapSent - pr.snapOffset < window && (pr.snapSent < total || total === 0)) {
+      this.sendSnapshotChunk(to, pr, snap);
+      if (total === 0) break;
+    }
+  }
+
+  private sendSnapshotChunk(to: NodeId, pr: Progress, snap: Snapshot): void {
+    const total = snap.data.byteLength;
+    const end = Math.min(total, pr.snapSent + this.snapshotChunkSize);
     this.msgOut({
       type: 'snap',
       from: this.id,
@@ -855,13 +921,12 @@ export class RaftNode {
       commit: this.log.committed,
       snapshot: {
         metadata: snap.metadata,
-        offset: pr.snapOffset,
+        offset: pr.snapSent,
         totalSize: total,
-        data: snap.data.subarray(pr.snapOffset, end),
+        data: snap.data.subarray(pr.snapSent, end),
       },
     });
-    pr.snapInFlight = true;
-    pr.snapStall = 0;
+    pr.snapSent = end;
   }
 
   private bcastHeartbeat(context: number): void {

@@ -55,6 +55,11 @@ export class ReadOnly {
     return this.rounds.length > 0 ? this.rounds[this.rounds.length - 1].id : 0;
   }
 
+  /** Releases a read at once (only the planted bug 'read-without-confirmation' does this). */
+  releaseNow(ctx: string, index: number): void {
+    this.released.push({ index, ctx });
+  }
+
   waitForCommit(ctx: string): void {
     this.waiting.push(ctx);
   }
