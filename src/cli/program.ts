@@ -68,8 +68,11 @@ function packageVersion(): string {
   }
 }
 
-export function buildProgram(io: CliIO = processIO): Command {
-  const program = new Command('quorumkv')
+/** `throwOnExit`: commander throws a CommanderError instead of exiting (for tests). */
+export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolean } = {}): Command {
+  const program = new Command('quorumkv');
+  if (opts.throwOnExit === true) program.exitOverride();
+  program
     .version(packageVersion())
     .description('quorumkv: a replicated key-value store (Raft). Run a node, a local cluster, or talk to one.')
     .showHelpAfterError()
