@@ -145,3 +145,15 @@ export type ProposeResult =
 export type ReadIndexResult =
   | { readonly ok: true }
   | { readonly ok: false; readonly error: 'not-leader'; readonly leader: NodeId; readonly message: string };
+
+/**
+ * Known bugs that the planted-bug test switches on, one at a time, to show that the simulator's checks
+ * catch them. Never set outside that test.
+ */
+export type PlantedBug =
+  | 'commit-old-term-by-counting'
+  | 'vote-not-persisted'
+  | 'vote-for-stale-log'
+  | 'read-without-confirmation'
+  | 'keep-conflicting-entries'
+  | 'apply-before-commit';

@@ -1,0 +1,972 @@
+import { invariant } from './assert.js';
+import { RaftLog } from './log.js';
+import { Progress } from './progress.js';
+import { ReadOnly } from './read-only.js';
+import { entrySize, type Storage } from './storage.js';
+import {
+  NONE,
+  type Entry,
+  type HardState,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type PlantedBug,
+  type ProposeResult,
+  type ReadIndexResult,
+  type Ready,
+  type Role,
+  type Snapshot,
+  type SoftState,
+} from './types.js';
+
+export interface RaftConfig {
+  id: NodeId;
+  storage: Storage;
+  /** All voters including this node; default: the storage's initial peers. */
+  peers?: readonly NodeId[];
+  /** Election timeout in ticks; each node randomizes it in [electionTick, 2 * electionTick). */
+  electionTick?: number;
+  heartbeatTick?: number;
+  /** Seeded PRNG in [0, 1): the core's only source of randomness. */
+  rng: () => number;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  maxSizePerMsg?: number;
+  maxInflightMsgs?: number;
+  maxInflightBytes?: number;
+  maxCommittedBytesPerReady?: number;
+  snapshotChunkSize?: number;
+  /** Index the state machine already holds (from the snapshot it restored). */
+  applied?: number;
+  /** For the planted-bug test only: deliberately break the algorithm. */
+  plantedBugs?: readonly PlantedBug[];
+}
+
+export interface ProgressStatus {
+  readonly id: NodeId;
+  readonly match: number;
+  readonly next: number;
+  readonly state: string;
+  readonly recentActive: boolean;
+}
+
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly commit: number;
+  readonly applied: number;
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  readonly leader: NodeId;
+  readonly role: Role;
+  readonly leadTransferee: NodeId;
+  readonly progress: readonly ProgressStatus[];
+}
+
+const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  'app',
+  'heartbeat',
+  'heartbeat-resp',
+  'snap',
+  'timeout-now',
+  'prevote',
+  'prevote-resp',
+]);
+
+const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(['app-resp', 'heartbeat-resp', 'snap-resp']);
+
+/**
+ * A pure, deterministic Raft node. It never performs I/O: inputs are `tick`, `step`, `propose` and
+ * `readIndex`; outputs are collected in a `Ready` that the host persists, sends and applies.
+ *
+ * Includes PreVote, CheckQuorum with leader lease, a no-op entry per term, fast log backtracking,
+ * per-follower flow control, batched appends, ReadIndex with shared confirmation rounds, leadership
+ * transfer and chunked snapshot transfer. Membership is static.
+ */
+export class RaftNode {
+  readonly id: NodeId;
+  private readonly peers: readonly NodeId[];
+  private readonly quorum: number;
+  private readonly log: RaftLog;
+  private readonly rng: () => number;
+  private readonly electionTimeout: number;
+  private readonly heartbeatTimeout: number;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly maxSizePerMsg: number;
+  private readonly maxInflight: number;
+  private readonly maxInflightBytes: number;
+  private readonly snapshotChunkSize: number;
+  private readonly bugs: ReadonlySet<PlantedBug>;
+
+  private term = 0;
+  private vote: NodeId = NONE;
+  private lead: NodeId = NONE;
+  private role: Role = 'follower';
+  private prs = new Map<NodeId, Progress>();
+  private votes = new Map<NodeId, boolean>();
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private ticks = 0;
+  private leadTransferee: NodeId = NONE;
+  private readonly readOnly = new ReadOnly();
+  /** Leader: new entries or a new commit index not yet sent to followers. */
+  private needFlush = false;
+  private snapRecv: { snapshot: Snapshot['metadata']; total: number; parts: Uint8Array[]; received: number } | null =
+    null;
+
+  private msgs: Message[] = [];
+  private msgsEarly: Message[] = [];
+  private droppedReads: string[] = [];
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+
+  constructor(cfg: RaftConfig) {
+    invariant(cfg.id !== NONE, 'node id must not be 0');
+    const init = cfg.storage.initialState();
+    this.id = cfg.id;
+    this.peers = [...(cfg.peers ?? init.peers)].sort((a, b) => a - b);
+    invariant(this.peers.includes(cfg.id), `node ${cfg.id} is not among its peers ${this.peers.join(',')}`);
+    this.quorum = Math.floor(this.peers.length / 2) + 1;
+    this.rng = cfg.rng;
+    this.electionTimeout = cfg.electionTick ?? 10;
+    this.heartbeatTimeout = cfg.heartbeatTick ?? 1;
+    invariant(this.heartbeatTimeout < this.electionTimeout, 'heartbeat tick must be below election tick');
+    this.preVote = cfg.preVote ?? true;
+    this.checkQuorum = cfg.checkQuorum ?? true;
+    this.maxSizePerMsg = cfg.maxSizePerMsg ?? 1024 * 1024;
+    this.maxInflight = cfg.maxInflightMsgs ?? 256;
+    this.maxInflightBytes = cfg.maxInflightBytes ?? 32 * 1024 * 1024;
+    this.snapshotChunkSize = cfg.snapshotChunkSize ?? 1024 * 1024;
+    this.bugs = new Set(cfg.plantedBugs ?? []);
+    this.log = new RaftLog(cfg.storage, cfg.maxCommittedBytesPerReady ?? 8 * 1024 * 1024, {
+      keepConflicts: this.bugs.has('keep-conflicting-entries'),
+      applyUncommitted: this.bugs.has('apply-before-commit'),
+    });
+
+    const hs = init.hardState;
+    if (hs.term > 0 || hs.vote !== NONE || hs.commit > 0) {
+      invariant(
+        hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex(),
+        () => `hard state commit ${hs.commit} out of range [${this.log.committed}, ${this.log.lastIndex()}]`,
+      );
+      this.log.committed = hs.commit;
+      this.term = hs.term;
+      this.vote = hs.vote;
+    }
+    if (cfg.applied !== undefined && cfg.applied > 0) this.log.appliedTo(cfg.applied);
+    this.becomeFollower(this.term, NONE);
+    this.prevSoft = this.softState();
+    this.prevHard = this.hardState();
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  tick(): void {
+    this.ticks++;
+    if (this.role === 'leader') this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  step(m: Message): void {
+    if (m.to !== this.id || !this.peers.includes(m.from)) return;
+    if (m.term > this.term) {
+      if (m.type === 'vote' || m.type === 'prevote') {
+        const force = m.context === 1;
+        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+        // We heard from a live leader recently: do not help depose it.
+        if (!force && inLease) return;
+      }
+      if (m.type === 'prevote' || (m.type === 'prevote-resp' && !m.reject)) {
+        // A pre-vote never changes our term; a granted pre-vote response carries the future term.
+      } else if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NONE);
+      }
+    } else if (m.term < this.term) {
+      if ((this.checkQuorum || this.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
+        // Tell a stale leader about our term, so that it steps down (PreVote keeps our term from
+        // growing, so it would otherwise never learn).
+        this.send({ type: 'app-resp', to: m.from });
+      } else if (m.type === 'prevote') {
+        this.send({ type: 'prevote-resp', to: m.from, reject: true });
+      }
+      return;
+    }
+
+    if (m.type === 'vote' || m.type === 'prevote') {
+      this.handleVoteRequest(m);
+      return;
+    }
+    switch (this.role) {
+      case 'leader':
+        this.stepLeader(m);
+        break;
+      case 'candidate':
+      case 'pre-candidate':
+        this.stepCandidate(m);
+        break;
+      case 'follower':
+        this.stepFollower(m);
+        break;
+    }
+  }
+
+  propose(data: Uint8Array | readonly Uint8Array[]): ProposeResult {
+    if (this.role !== 'leader') {
+      const message =
+        this.lead === NONE ? 'no leader is known: the proposal was refused' : `not the leader (leader is ${this.lead})`;
+      return { ok: false, error: 'not-leader', leader: this.lead, message };
+    }
+    if (this.leadTransferee !== NONE) {
+      return {
+        ok: false,
+        error: 'transferring',
+        leader: this.lead,
+        message: `leadership is being transferred to ${this.leadTransferee}`,
+      };
+    }
+    const items = data instanceof Uint8Array ? [data] : data;
+    for (const d of items) {
+      if (d.byteLength > this.maxSizePerMsg) {
+        return {
+          ok: false,
+          error: 'too-large',
+          leader: this.lead,
+          message: `command of ${d.byteLength} bytes exceeds ${this.maxSizePerMsg}`,
+        };
+      }
+    }
+    let index = this.log.lastIndex();
+    const ents: Entry[] = items.map((d) => ({ index: ++index, term: this.term, type: 'normal', data: d }));
+    this.appendEntries(ents);
+    return { ok: true, index, term: this.term };
+  }
+
+  /**
+   * Asks for a linearizable read. The answer comes as a ReadState in a later Ready (serve the read once the
+   * state machine has applied its index), or as `ctx` in `droppedReads` if this node loses leadership first.
+   * Reads are held until the leader has committed an entry of its own term; reads issued between two
+   * Ready's share one heartbeat round.
+   */
+  readIndex(ctx: string): ReadIndexResult {
+    if (this.role !== 'leader') {
+      return { ok: false, error: 'not-leader', leader: this.lead, message: 'only the leader serves read requests' };
+    }
+    if (this.bugs.has('read-without-confirmation')) {
+      this.readOnly.releaseNow(ctx, this.log.committed);
+      return { ok: true };
+    }
+    if (this.log.term(this.log.committed) !== this.term) {
+      this.readOnly.waitForCommit(ctx);
+      return { ok: true };
+    }
+    this.addRead(ctx);
+    return { ok: true };
+  }
+
+  transferLeadership(to: NodeId): void {
+    if (this.role !== 'leader' || to === this.id || !this.peers.includes(to)) return;
+    if (this.leadTransferee === to) return;
+    this.leadTransferee = to;
+    this.electionElapsed = 0; // the transfer must finish within one election timeout
+    const pr = this.progress(to);
+    if (pr.match === this.log.lastIndex()) this.send({ type: 'timeout-now', to });
+    else this.sendAppend(to);
+  }
+
+  /** Whether a read may be served from the leader's state without a round (leader lease). */
+  hasLease(): boolean {
+    if (this.role !== 'leader' || !this.checkQuorum || this.leadTransferee !== NONE) return false;
+    if (this.log.term(this.log.committed) !== this.term) return false;
+    const acked = this.peers.map((id) => (id === this.id ? this.ticks : this.progress(id).ackedTick));
+    acked.sort((a, b) => b - a);
+    const quorumTick = acked[this.quorum - 1];
+    // Followers ignore vote requests for electionTimeout ticks after hearing from us; keep a margin for drift.
+    return quorumTick >= 0 && this.ticks - quorumTick < this.electionTimeout - 2;
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  hasReady(): boolean {
+    if (this.needFlush && this.role === 'leader') return true;
+    const ss = this.softState();
+    if (ss.leader !== this.prevSoft.leader || ss.role !== this.prevSoft.role) return true;
+    if (!sameHardState(this.hardState(), this.prevHard)) return true;
+    return (
+      this.msgs.length > 0 ||
+      this.msgsEarly.length > 0 ||
+      this.log.unstable.entries.length > 0 ||
+      this.log.hasPendingSnapshot() ||
+      this.log.hasNextCommittedEnts() ||
+      this.readOnly.hasReadStates() ||
+      this.droppedReads.length > 0
+    );
+  }
+
+  ready(): Ready {
+    this.flush();
+    const hs = this.hardState();
+    const rd: Ready = {
+      softState: this.softState(),
+      hardState: sameHardState(hs, this.prevHard) ? undefined : hs,
+      entries: this.log.unstableEntries(),
+      snapshot: this.log.unstable.snapshot,
+      committedEntries: this.log.nextCommittedEnts(),
+      messages: this.msgs,
+      earlyMessages: this.msgsEarly,
+      readStates: this.readOnly.takeReadStates(),
+      droppedReads: this.droppedReads,
+    };
+    this.msgs = [];
+    this.msgsEarly = [];
+    this.droppedReads = [];
+    this.readOnly.closeRound();
+    return rd;
+  }
+
+  /** Messages that may be sent at any time, even while a Ready is being persisted. */
+  drainEarlyMessages(): Message[] {
+    this.flush();
+    const out = this.msgsEarly;
+    this.msgsEarly = [];
+    this.readOnly.closeRound();
+    return out;
+  }
+
+  advance(rd: Ready): void {
+    if (rd.hardState) this.prevHard = rd.hardState;
+    this.prevSoft = rd.softState;
+    if (rd.snapshot) {
+      this.log.stableSnapTo(rd.snapshot.metadata.index);
+      this.log.appliedTo(rd.snapshot.metadata.index);
+    }
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1];
+      this.log.stableTo(last.index, last.term);
+      if (this.role === 'leader') {
+        // The leader counts itself towards a quorum only for entries it has made durable.
+        const self = this.progress(this.id);
+        if (self.maybeUpdate(this.log.stableLastIndex()) && this.maybeCommit()) this.needFlush = true;
+      }
+    }
+    if (rd.committedEntries.length > 0) {
+      this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
+    }
+  }
+
+  status(): RaftStatus {
+    const progress: ProgressStatus[] = [];
+    if (this.role === 'leader') {
+      for (const [id, pr] of this.prs) {
+        progress.push({
+          id,
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          recentActive: this.recentlyActive(id, pr),
+        });
+      }
+    }
+    return {
+      id: this.id,
+      term: this.term,
+      vote: this.vote,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      firstIndex: this.log.firstIndex(),
+      lastIndex: this.log.lastIndex(),
+      leader: this.lead,
+      role: this.role,
+      leadTransferee: this.leadTransferee,
+      progress,
+    };
+  }
+
+  /** The few fields checkers read after every simulated step, without allocating the progress list. */
+  get currentTerm(): number {
+    return this.term;
+  }
+
+  get currentRole(): Role {
+    return this.role;
+  }
+
+  get commitIndex(): number {
+    return this.log.committed;
+  }
+
+  get firstIndex(): number {
+    return this.log.firstIndex();
+  }
+
+  /** The node's current log entries in [lo, hi) (stable and unstable), for checkers and tests. */
+  logEntries(lo: number, hi: number): Entry[] {
+    const first = Math.max(lo, this.log.firstIndex());
+    const last = Math.min(hi, this.log.lastIndex() + 1);
+    return first < last ? this.log.slice(first, last, Number.MAX_SAFE_INTEGER) : [];
+  }
+
+  softState(): SoftState {
+    return { leader: this.lead, role: this.role };
+  }
+
+  hardState(): HardState {
+    const vote = this.bugs.has('vote-not-persisted') ? NONE : this.vote;
+    return { term: this.term, vote, commit: this.log.committed };
+  }
+
+  // ---------------------------------------------------------------- roles
+
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.electionTimeout + Math.floor(this.rng() * this.electionTimeout);
+    this.leadTransferee = NONE;
+    this.votes.clear();
+    this.needFlush = false;
+    for (const ctx of this.readOnly.dropAll()) this.droppedReads.push(ctx);
+    this.prs = new Map();
+    const last = this.log.lastIndex();
+    for (const id of this.peers) {
+      const pr = new Progress(last + 1, this.maxInflight, this.maxInflightBytes);
+      pr.lastHeard = this.ticks; // a new leader gets one election timeout of grace
+      if (id === this.id) pr.match = this.log.stableLastIndex();
+      this.prs.set(id, pr);
+    }
+  }
+
+  private becomeFollower(term: number, lead: NodeId): void {
+    this.reset(term);
+    this.lead = lead;
+    this.role = 'follower';
+  }
+
+  private becomePreCandidate(): void {
+    invariant(this.role !== 'leader', 'leader cannot become pre-candidate');
+    // Neither term nor vote change: a pre-election must not disrupt anyone.
+    this.votes.clear();
+    this.lead = NONE;
+    this.role = 'pre-candidate';
+  }
+
+  private becomeCandidate(): void {
+    invariant(this.role !== 'leader', 'leader cannot become candidate');
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+  }
+
+  private becomeLeader(): void {
+    invariant(this.role === 'candidate', 'only a candidate becomes leader');
+    this.reset(this.term);
+    this.lead = this.id;
+    this.role = 'leader';
+    for (const [id, pr] of this.prs) {
+      if (id === this.id) pr.becomeReplicate();
+    }
+    // A no-op entry of the new term: committing it commits everything before it (Raft §5.4.2).
+    this.appendEntries([{ index: this.log.lastIndex() + 1, term: this.term, type: 'noop', data: new Uint8Array(0) }]);
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup(false);
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.checkQuorum && this.ticks - this.quorumHeardTick() >= this.electionTimeout) {
+      // Not heard from a majority for a whole election timeout: we may be cut off, step down.
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.electionElapsed = 0;
+      if (this.leadTransferee !== NONE) this.leadTransferee = NONE; // the transfer timed out
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat(this.readOnly.lastPendingRound());
+    }
+  }
+
+  /** The latest tick by which a quorum (counting this leader) had answered. */
+  private quorumHeardTick(): number {
+    const heard = this.peers.map((id) => (id === this.id ? this.ticks : this.progress(id).lastHeard));
+    heard.sort((a, b) => b - a);
+    return heard[this.quorum - 1];
+  }
+
+  private recentlyActive(id: NodeId, pr: Progress): boolean {
+    return id === this.id || this.ticks - pr.lastHeard < this.electionTimeout;
+  }
+
+  private hup(transfer: boolean): void {
+    if (this.role === 'leader') return;
+    if (this.log.hasPendingSnapshot()) return; // restore the snapshot first
+    if (this.preVote && !transfer) this.campaign('prevote', false);
+    else this.campaign('vote', transfer);
+  }
+
+  private campaign(kind: 'prevote' | 'vote', transfer: boolean): void {
+    let term: number;
+    if (kind === 'prevote') {
+      this.becomePreCandidate();
+      term = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      term = this.term;
+    }
+    if (this.poll(this.id, true) === 'won') {
+      // Single-node cluster.
+      if (kind === 'prevote') this.campaign('vote', false);
+      else this.becomeLeader();
+      return;
+    }
+    for (const id of this.peers) {
+      if (id === this.id) continue;
+      this.msgOut({
+        type: kind,
+        from: this.id,
+        to: id,
+        term,
+        index: this.log.lastIndex(),
+        logTerm: this.log.lastTerm(),
+        commit: this.log.committed,
+        context: transfer ? 1 : 0,
+      });
+    }
+  }
+
+  private poll(id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
+    if (!this.votes.has(id)) this.votes.set(id, granted);
+    let yes = 0;
+    let no = 0;
+    for (const g of this.votes.values()) {
+      if (g) yes++;
+      else no++;
+    }
+    if (yes >= this.quorum) return 'won';
+    if (no > this.peers.length - this.quorum) return 'lost';
+    return 'pending';
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NONE && this.lead === NONE) ||
+      (m.type === 'prevote' && m.term > this.term);
+    const respType = m.type === 'vote' ? 'vote-resp' : 'prevote-resp';
+    const upToDate = this.bugs.has('vote-for-stale-log') || this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
+      // The response carries the request's term: for a pre-vote, our own term does not move.
+      this.msgOut({ type: respType, from: this.id, to: m.from, term: m.term, index: 0, logTerm: 0, commit: 0 });
+      if (m.type === 'vote') {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: respType, to: m.from, reject: true });
+    }
+  }
+
+  // ---------------------------------------------------------------- per-role message handling
+
+  private stepLeader(m: Message): void {
+    const pr = this.prs.get(m.from);
+    if (!pr) return;
+    if (RESPONSE_TYPES.has(m.type)) pr.lastHeard = this.ticks;
+    switch (m.type) {
+      case 'app-resp':
+        this.handleAppendResponse(m, pr);
+        break;
+      case 'heartbeat-resp':
+        this.handleHeartbeatResponse(m, pr);
+        break;
+      case 'snap-resp':
+        this.handleSnapshotResponse(m, pr);
+        break;
+      case 'app':
+      case 'heartbeat':
+      case 'snap':
+        invariant(false, () => `two leaders in term ${this.term}: ${this.id} and ${m.from}`);
+        break;
+      default:
+        break; // late votes, timeout-now: nothing to do
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case 'app':
+        this.becomeFollower(m.term, m.from);
+        this.handleAppend(m);
+        break;
+      case 'heartbeat':
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        break;
+      case 'snap':
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshotChunk(m);
+        break;
+      case 'prevote-resp':
+      case 'vote-resp': {
+        const expected = this.role === 'pre-candidate' ? 'prevote-resp' : 'vote-resp';
+        if (m.type !== expected) return;
+        const result = this.poll(m.from, !m.reject);
+        if (result === 'won') {
+          if (this.role === 'pre-candidate') this.campaign('vote', false);
+          else this.becomeLeader();
+        } else if (result === 'lost') {
+          this.becomeFollower(this.term, NONE);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case 'app':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleAppend(m);
+        break;
+      case 'heartbeat':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleHeartbeat(m);
+        break;
+      case 'snap':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleSnapshotChunk(m);
+        break;
+      case 'timeout-now':
+        // Leadership transfer: campaign at once, skipping the pre-vote and overriding leases.
+        this.hup(true);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private handleAppend(m: Message): void {
+    if (m.index < this.log.committed) {
+      this.send({ type: 'app-resp', to: m.from, index: this.log.committed });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries ?? []);
+    if (lastNew !== undefined) {
+      this.send({ type: 'app-resp', to: m.from, index: lastNew });
+      return;
+    }
+    const [hintIndex, hintTerm] = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.send({ type: 'app-resp', to: m.from, index: m.index, reject: true, rejectHint: hintIndex, logTerm: hintTerm });
+  }
+
+  private handleHeartbeat(m: Message): void {
+    // The leader sends min(its commit, our match), so every index up to it is in our log and matches.
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.send({ type: 'heartbeat-resp', to: m.from, context: m.context ?? 0, index: m.index });
+  }
+
+  private handleSnapshotChunk(m: Message): void {
+    const c = m.snapshot;
+    if (!c) return;
+    const meta = c.metadata;
+    if (meta.index <= this.log.committed) {
+      this.snapRecv = null;
+      this.send({ type: 'app-resp', to: m.from, index: this.log.committed });
+      return;
+    }
+    const r = this.snapRecv;
+    if (!r || r.snapshot.index !== meta.index || r.snapshot.term !== meta.term) {
+      if (c.offset !== 0) {
+        this.send({ type: 'snap-resp', to: m.from, index: meta.index, reject: true, rejectHint: 0 });
+        return;
+      }
+      this.snapRecv = { snapshot: meta, total: c.totalSize, parts: [], received: 0 };
+    }
+    const recv = this.snapRecv;
+    invariant(recv !== null, 'snapshot receive state');
+    if (c.offset !== recv.received) {
+      this.send({
+        type: 'snap-resp',
+        to: m.from,
+        index: meta.index,
+        reject: c.offset > recv.received,
+        rejectHint: recv.received,
+      });
+      return;
+    }
+    recv.parts.push(c.data);
+    recv.received += c.data.byteLength;
+    if (recv.received < recv.total) {
+      this.send({ type: 'snap-resp', to: m.from, index: meta.index, rejectHint: recv.received });
+      return;
+    }
+    const data = new Uint8Array(recv.total);
+    let off = 0;
+    for (const p of recv.parts) {
+      data.set(p, off);
+      off += p.byteLength;
+    }
+    this.snapRecv = null;
+    const snap: Snapshot = { metadata: meta, data };
+    if (this.restore(snap)) this.send({ type: 'app-resp', to: m.from, index: this.log.lastIndex() });
+    else this.send({ type: 'app-resp', to: m.from, index: this.log.committed });
+  }
+
+  /** Installs a snapshot unless our log already contains its last entry. Returns whether it was installed. */
+  private restore(s: Snapshot): boolean {
+    if (s.metadata.index <= this.log.committed) return false;
+    if (this.log.matchTerm(s.metadata.index, s.metadata.term)) {
+      // We already have the entries: just fast-forward the commit index.
+      this.log.commitTo(s.metadata.index);
+      return false;
+    }
+    this.log.restore(s);
+    return true;
+  }
+
+  private handleAppendResponse(m: Message, pr: Progress): void {
+    if (m.reject) {
+      let nextProbe = m.rejectHint ?? 0;
+      if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(nextProbe, m.logTerm)[0];
+      if (pr.maybeDecrTo(m.index, nextProbe)) {
+        if (pr.state === 'replicate') pr.becomeProbe();
+        this.sendAppend(m.from);
+      }
+      return;
+    }
+    if (!pr.maybeUpdate(m.index)) {
+      if (pr.state === 'probe' && pr.match === m.index) {
+        pr.becomeReplicate();
+        this.sendAppends(m.from);
+      }
+      return;
+    }
+    if (pr.state === 'probe') {
+      pr.becomeReplicate();
+    } else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === 'replicate') {
+      pr.inflights.freeLE(m.index);
+    }
+    if (this.maybeCommit()) this.needFlush = true;
+    this.sendAppends(m.from);
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      this.send({ type: 'timeout-now', to: m.from });
+    }
+  }
+
+  private handleHeartbeatResponse(m: Message, pr: Progress): void {
+    pr.probeSent = false;
+    // The follower is alive but our window is full: appends were probably lost. Let one more through;
+    // if the follower's log is behind, its rejection sends us back to probing.
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+    if (m.index > pr.ackedTick) pr.ackedTick = m.index;
+    if (pr.state === 'snapshot') {
+      // Chunks may have been lost: resend the current one if nothing moved for a few heartbeats.
+      if (++pr.snapStall >= 3) this.sendSnapshotChunk(m.from, pr);
+    } else if (pr.match < this.log.lastIndex()) {
+      this.sendAppend(m.from);
+    }
+    if (m.context) this.readOnly.ack(m.context, m.from, this.quorum);
+  }
+
+  private handleSnapshotResponse(m: Message, pr: Progress): void {
+    if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot || !pr.snapshot) return;
+    pr.snapOffset = m.rejectHint ?? 0;
+    pr.snapInFlight = false;
+    pr.snapStall = 0;
+    if (pr.snapOffset < pr.snapshot.data.byteLength) this.sendSnapshotChunk(m.from, pr);
+  }
+
+  // ---------------------------------------------------------------- replication
+
+  private appendEntries(ents: Entry[]): void {
+    this.log.append(ents);
+    this.needFlush = true;
+  }
+
+  private maybeCommit(): boolean {
+    const matches = this.peers.map((id) => this.progress(id).match).sort((a, b) => b - a);
+    const committedBefore = this.log.committed;
+    // Only an entry of the current term is committed by counting replicas (Raft §5.4.2, Figure 8).
+    const quorumMatch = matches[this.quorum - 1];
+    const term = this.bugs.has('commit-old-term-by-counting') ? this.log.term(quorumMatch) : this.term;
+    if (term === undefined || !this.log.maybeCommit(quorumMatch, term)) return false;
+    if (this.log.term(committedBefore) !== this.term) {
+      // First commit in this term: reads that waited for it can start their round.
+      for (const ctx of this.readOnly.takeWaitingForCommit()) this.addRead(ctx);
+    }
+    return true;
+  }
+
+  /** Sends pending entries and commit updates to every follower (batched: once per Ready). */
+  private flush(): void {
+    if (!this.needFlush || this.role !== 'leader') return;
+    this.needFlush = false;
+    for (const id of this.peers) {
+      if (id === this.id) continue;
+      const pr = this.progress(id);
+      this.sendAppends(id);
+      if (pr.sentCommit < this.log.committed && !pr.isPaused()) this.sendAppend(id);
+    }
+  }
+
+  /** Sends as many appends as the follower's flow control allows. */
+  private sendAppends(to: NodeId): void {
+    const pr = this.progress(to);
+    while (!pr.isPaused() && pr.next <= this.log.lastIndex()) {
+      if (!this.sendAppend(to)) break;
+    }
+  }
+
+  /** Sends one append (possibly empty) or starts a snapshot transfer. Returns false if nothing was sent. */
+  private sendAppend(to: NodeId): boolean {
+    const pr = this.progress(to);
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    const ents = this.log.entries(pr.next, this.maxSizePerMsg);
+    if (prevTerm === undefined || ents === undefined) return this.startSnapshot(to, pr);
+    let bytes = 0;
+    for (const e of ents) bytes += entrySize(e);
+    this.msgOut({
+      type: 'app',
+      from: this.id,
+      to,
+      term: this.term,
+      index: prevIndex,
+      logTerm: prevTerm,
+      commit: this.log.committed,
+      entries: ents,
+    });
+    pr.sentEntries(ents.length, bytes);
+    pr.sentCommit = this.log.committed;
+    return true;
+  }
+
+  private startSnapshot(to: NodeId, pr: Progress): boolean {
+    if (!this.recentlyActive(to, pr)) return false; // do not ship a snapshot to a peer that may be down
+    const snap = this.log.snapshot();
+    invariant(snap.metadata.index > 0, 'entries are compacted but there is no snapshot');
+    pr.becomeSnapshot(snap);
+    this.sendSnapshotChunk(to, pr);
+    return true;
+  }
+
+  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
+    const snap = pr.snapshot;
+    if (!snap) return;
+    const total = snap.data.byteLength;
+    const end = Math.min(total, pr.snapOffset + this.snapshotChunkSize);
+    this.msgOut({
+      type: 'snap',
+      from: this.id,
+      to,
+      term: this.term,
+      index: snap.metadata.index,
+      logTerm: snap.metadata.term,
+      commit: this.log.committed,
+      snapshot: {
+        metadata: snap.metadata,
+        offset: pr.snapOffset,
+        totalSize: total,
+        data: snap.data.subarray(pr.snapOffset, end),
+      },
+    });
+    pr.snapInFlight = true;
+    pr.snapStall = 0;
+  }
+
+  private bcastHeartbeat(context: number): void {
+    for (const id of this.peers) {
+      if (id === this.id) continue;
+      const pr = this.progress(id);
+      const commit = Math.min(pr.match, this.log.committed);
+      // `index` carries the tick the heartbeat was sent at, echoed back for the leader lease.
+      this.msgOut({
+        type: 'heartbeat',
+        from: this.id,
+        to: id,
+        term: this.term,
+        index: this.ticks,
+        logTerm: 0,
+        commit,
+        context,
+      });
+    }
+  }
+
+  private addRead(ctx: string): void {
+    const { round, isNew } = this.readOnly.add(ctx, this.log.committed);
+    if (!isNew) return;
+    this.readOnly.ack(round, this.id, this.quorum); // releases at once in a single-node cluster
+    if (this.peers.length > 1) this.bcastHeartbeat(round);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private progress(id: NodeId): Progress {
+    const pr = this.prs.get(id);
+    invariant(pr, () => `no progress for ${id}`);
+    return pr;
+  }
+
+  /** A reply or notice with the common fields filled in. */
+  private send(p: {
+    type: MessageType;
+    to: NodeId;
+    index?: number;
+    logTerm?: number;
+    reject?: boolean;
+    rejectHint?: number;
+    context?: number;
+  }): void {
+    const m: Message = {
+      type: p.type,
+      from: this.id,
+      to: p.to,
+      term: this.term,
+      logTerm: p.logTerm ?? 0,
+      index: p.index ?? 0,
+      commit: this.log.committed,
+    };
+    if (p.reject) m.reject = true;
+    if (p.rejectHint !== undefined) m.rejectHint = p.rejectHint;
+    if (p.context) m.context = p.context;
+    this.msgOut(m);
+  }
+
+  private msgOut(m: Message): void {
+    // Messages that do not depend on this node's pending writes may leave before they are durable:
+    // the leader's replication traffic, heartbeats and their replies, pre-votes and rejections.
+    if (EARLY_TYPES.has(m.type) || (m.reject && m.type !== 'app-resp')) this.msgsEarly.push(m);
+    else this.msgs.push(m);
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
