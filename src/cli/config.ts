@@ -34,9 +34,9 @@ export interface NodeConfig {
   readonly http: HostPort;
   /**
    * HTTP address of every node this one knows (itself included), for forwarding to the leader and for
-   * `leader_url`. Known from the cluster config file or `--http-peers`; may be empty otherwise.
+   * `leader_url`. Known from the cluster config file or `--peer-http`; may be empty otherwise.
    */
-  readonly httpPeers: ReadonlyMap<NodeId, HostPort>;
+  readonly peerHttp: ReadonlyMap<NodeId, HostPort>;
   readonly dataDir: string;
   /** Raft tick interval in ms (default 50). */
   readonly tickMs: number;
@@ -65,7 +65,7 @@ export interface ServeFlags {
   id?: string;
   peers?: string;
   http?: string;
-  httpPeers?: string;
+  peerHttp?: string;
   dataDir?: string;
   config?: string;
   mode?: string;
@@ -260,12 +260,12 @@ export function parseServeConfig(
       ? parseHostPort(httpRaw, flags.http !== undefined ? '--http' : 'QKV_HTTP')
       : (self?.http ?? { host: '127.0.0.1', port: 8080 + id });
 
-  const httpPeersRaw = pick(flags.httpPeers, 'QKV_HTTP_PEERS');
-  const httpPeers =
-    httpPeersRaw !== undefined
-      ? parseAddressList(httpPeersRaw, flags.httpPeers !== undefined ? '--http-peers' : 'QKV_HTTP_PEERS')
+  const peerHttpRaw = pick(flags.peerHttp, 'QKV_PEER_HTTP');
+  const peerHttp =
+    peerHttpRaw !== undefined
+      ? parseAddressList(peerHttpRaw, flags.peerHttp !== undefined ? '--peer-http' : 'QKV_PEER_HTTP')
       : new Map(file?.nodes.map((n) => [n.id, n.http]) ?? []);
-  httpPeers.set(id, http);
+  peerHttp.set(id, http);
 
   const dataDir = path.resolve(pick(flags.dataDir, 'QKV_DATA_DIR') ?? path.join('data', `node-${id}`));
 
@@ -294,7 +294,7 @@ export function parseServeConfig(
   const modeRaw = pick(flags.mode, 'QKV_MODE') ?? settings.mode;
   const mode = modeRaw === undefined ? 'raft' : parseChoice(modeRaw, 'mode', MODES);
 
-  return { mode, node: { id, peers, http, httpPeers, dataDir, ...tun, forward, logLevel } };
+  return { mode, node: { id, peers, http, peerHttp, dataDir, ...tun, forward, logLevel } };
 }
 
 function kebab(s: string): string {

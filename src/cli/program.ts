@@ -88,7 +88,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .option('--id <n>', 'this node id, 1..N; env QKV_ID')
       .option('--peers <list>', 'peer transport addresses "1=127.0.0.1:7001,2=..." incl. this node; env QKV_PEERS')
       .option('--http <host:port>', 'HTTP listen address (default 127.0.0.1:<8080+id>); env QKV_HTTP')
-      .option('--http-peers <list>', 'HTTP addresses of the nodes "1=127.0.0.1:8081,..."; env QKV_HTTP_PEERS')
+      .option('--peer-http <list>', 'HTTP addresses of the nodes "1=127.0.0.1:8081,..."; env QKV_PEER_HTTP')
       .option('--data-dir <dir>', 'data directory (default ./data/node-<id>); env QKV_DATA_DIR')
       .option('--config <file>', 'JSON cluster config {"nodes":[{"id","peer","http"}...]}; env QKV_CONFIG')
       .addOption(new Option('--mode <mode>', 'replication mode; env QKV_MODE (default raft)').choices(MODES)),

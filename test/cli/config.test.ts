@@ -38,7 +38,7 @@ test('flags alone: peers, http, tunables, defaults', () => {
   assert.deepEqual([...node.peers.keys()], [1, 2, 3]);
   assert.deepEqual(node.peers.get(3), { host: '::1', port: 7003 });
   assert.deepEqual(node.http, { host: '127.0.0.1', port: 9002 });
-  assert.deepEqual([...node.httpPeers.entries()], [[2, { host: '127.0.0.1', port: 9002 }]]);
+  assert.deepEqual([...node.peerHttp.entries()], [[2, { host: '127.0.0.1', port: 9002 }]]);
   assert.equal(node.dataDir, path.resolve('data/node-2'));
   assert.equal(node.tickMs, 25);
   assert.equal(node.electionTicks, DEFAULTS.electionTicks);
@@ -56,7 +56,7 @@ test('config file: --id picks the node; file settings apply; flags beat env beat
   assert.deepEqual(node.http, { host: '0.0.0.0', port: 8083 });
   assert.deepEqual(node.peers.get(1), { host: '127.0.0.1', port: 7001 });
   assert.equal(node.peers.size, 3);
-  assert.deepEqual(node.httpPeers.get(1), { host: '127.0.0.1', port: 8081 });
+  assert.deepEqual(node.peerHttp.get(1), { host: '127.0.0.1', port: 8081 });
   assert.equal(node.tickMs, 20);
   assert.equal(node.forward, false);
 
@@ -81,7 +81,7 @@ test('environment variables configure a node without flags', () => {
       QKV_ID: '1',
       QKV_PEERS: '1=127.0.0.1:7001,2=127.0.0.1:7002',
       QKV_HTTP: '127.0.0.1:8001',
-      QKV_HTTP_PEERS: '1=127.0.0.1:8001,2=127.0.0.1:8002',
+      QKV_PEER_HTTP: '1=127.0.0.1:8001,2=127.0.0.1:8002',
       QKV_ELECTION_TICKS: '20',
       QKV_HEARTBEAT_TICKS: '2',
       QKV_SNAPSHOT_THRESHOLD: '500',
@@ -95,7 +95,7 @@ test('environment variables configure a node without flags', () => {
   );
   assert.equal(mode, 'raft');
   assert.equal(node.peers.size, 2);
-  assert.deepEqual(node.httpPeers.get(2), { host: '127.0.0.1', port: 8002 });
+  assert.deepEqual(node.peerHttp.get(2), { host: '127.0.0.1', port: 8002 });
   assert.equal(node.electionTicks, 20);
   assert.equal(node.heartbeatTicks, 2);
   assert.equal(node.snapshotThreshold, 500);
