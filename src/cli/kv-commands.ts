@@ -80,14 +80,24 @@ export const kvCommands = {
     });
   },
 
-  async list(io: KvIO, flags: CommonFlags & { limit?: string }, prefix: string | undefined): Promise<number> {
+  async list(
+    io: KvIO,
+    flags: CommonFlags & { limit?: string; after?: string },
+    prefix: string | undefined,
+  ): Promise<number> {
     return guarded(io, async () => {
       const limit = flags.limit === undefined ? undefined : Number(flags.limit);
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
         throw new TypeError(`--limit: expected a non-negative integer, got "${flags.limit}"`);
       }
-      const r = await makeClient(flags).list(prefix ?? '', limit);
+      const r = await makeClient(flags).list(
+        prefix ?? '',
+        limit,
+        flags.after === undefined ? {} : { after: flags.after },
+      );
       for (const it of r.items) io.out(it.value === undefined ? it.key : `${it.key}\t${JSON.stringify(it.value)}`);
+      const last = r.items[r.items.length - 1];
+      if (r.more && last !== undefined) io.err(`more keys follow: --after ${JSON.stringify(last.key)}`);
     });
   },
 

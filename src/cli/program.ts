@@ -182,7 +182,8 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
   addEndpoints(program.command('list [prefix]'), io)
     .description('list keys with a prefix, in key order: one "key<TAB>value" line each')
     .option('--limit <n>', 'at most this many keys')
-    .action(async (prefix: string | undefined, flags: CommonFlags & { limit?: string }) =>
+    .option('--after <key>', 'start after this key (the next page)')
+    .action(async (prefix: string | undefined, flags: CommonFlags & { limit?: string; after?: string }) =>
       io.exit(await kvCommands.list(io, flags, prefix)),
     );
 

@@ -101,6 +101,9 @@ test('put / get / del / list / status against a cluster', async () => {
     assert.deepEqual(r.out, ['user/1\t{"name":"ada"}', 'user/2\t"plain text"']);
     r = await cli(['list', 'user/', '--limit', '1', ...ep]);
     assert.equal(r.out.length, 1);
+    assert.match(r.err.join('\n'), /more keys follow: --after "user\/1"/);
+    r = await cli(['list', 'user/', '--after', 'user/1', ...ep]);
+    assert.deepEqual(r.out, ['user/2\t"plain text"']);
 
     r = await cli(['del', 'user/1', ...ep]);
     assert.equal(JSON.parse(r.out[0] as string).result, 'deleted');
