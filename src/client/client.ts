@@ -22,6 +22,7 @@ import type {
   GetResult,
   JsonValue,
   ListItem,
+  ListOptions,
   ListResult,
   NodeStatus,
   PutOptions,
@@ -154,12 +155,13 @@ export class Client {
   }
 
   /** Keys starting with `prefix`, in key order, at most `limit` of them (the node's default if omitted). */
-  async list(prefix = '', limit?: number, opts: GetOptions = {}): Promise<ListResult> {
+  async list(prefix = '', limit?: number, opts: ListOptions = {}): Promise<ListResult> {
     const q = new URLSearchParams({ prefix });
     if (limit !== undefined) q.set('limit', String(limit));
+    if (opts.after !== undefined) q.set('after', opts.after);
     if (opts.consistency !== undefined) q.set('consistency', opts.consistency);
     const a = await this.call({ method: 'GET', path: `/kvs?${q.toString()}` });
-    return { items: listItems(a.body), raw: a.body, ...meta(a) };
+    return { items: listItems(a.body), more: a.body.more === true, raw: a.body, ...meta(a) };
   }
 
   /** `GET /status` of every endpoint, in parallel; unreachable nodes are reported with `ok: false`. */
@@ -328,7 +330,8 @@ function meta(a: Answer): ResponseMeta {
 }
 
 function listItems(body: Body): ListItem[] {
-  const arr = [body.items, body.kvs, body.keys].find(Array.isArray) ?? [];
+  // The raft server answers {"keys": [records]}; `items` / `kvs` are accepted from other nodes' dialects.
+  const arr = [body.keys, body.items, body.kvs].find(Array.isArray) ?? [];
   const out: ListItem[] = [];
   for (const it of arr) {
     if (typeof it === 'string') out.push({ key: it });

@@ -63,7 +63,8 @@ export interface DeleteResult extends ResponseMeta {
 export interface TxnCompare {
   readonly key: string;
   readonly target: 'version' | 'value' | 'revision' | 'exists';
-  readonly op: '==' | '!=' | '<' | '>';
+  /** Default '=='. */
+  readonly op?: '==' | '!=' | '<' | '>';
   readonly value: JsonValue;
 }
 
@@ -94,8 +95,16 @@ export interface ListItem {
   readonly revision?: number;
 }
 
+export interface ListOptions {
+  readonly consistency?: Consistency;
+  /** Start after this key (paging: pass the last key of the previous page). */
+  readonly after?: string;
+}
+
 export interface ListResult extends ResponseMeta {
   readonly items: readonly ListItem[];
+  /** The node cut the listing at the limit: more keys follow (fetch them with `after`). */
+  readonly more: boolean;
   readonly raw: Readonly<Record<string, JsonValue>>;
 }
 

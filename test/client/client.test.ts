@@ -80,7 +80,15 @@ test('put / get / delete / cas / txn / list with typed results and errors', asyn
       ['dir/a b?c%d&é', 'dir/b'],
     );
     assert.equal(l.items[1]?.value, 2);
-    assert.equal((await kv.list('dir/', 1)).items.length, 1);
+    assert.equal(l.more, false);
+    const page1 = await kv.list('dir/', 1);
+    assert.equal(page1.items.length, 1);
+    assert.equal(page1.more, true);
+    const page2 = await kv.list('dir/', 1, { after: page1.items[0]?.key });
+    assert.deepEqual(
+      page2.items.map((i) => i.key),
+      ['dir/b'],
+    );
 
     const d = await kv.delete(key);
     assert.equal(d.result, 'deleted');

@@ -218,12 +218,13 @@ export class FakeCluster {
       if (!Number.isInteger(limit) || limit < 0) throw new HttpError(400, 'Bad limit');
       if (await gate(req, reply, true)) return reply;
       const prefix = q.prefix ?? '';
-      const items = [...this.store.entries()]
-        .filter(([k]) => k.startsWith(prefix))
+      const after = q.after ?? '';
+      const all = [...this.store.entries()]
+        .filter(([k]) => k.startsWith(prefix) && k > after)
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .slice(0, limit)
         .map(([key, r]) => ({ key, value: r.value, version: r.version, revision: r.revision }));
-      return { items, count: items.length, leader: this.leader };
+      const keys = all.slice(0, limit);
+      return { result: 'found', keys, count: keys.length, more: all.length > limit, leader: this.leader };
     });
 
     app.post('/txn', async (req, reply) => {
