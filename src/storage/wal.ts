@@ -100,8 +100,9 @@ export async function scanWal(fs: FileSystem, dir: string, visitor: WalVisitor, 
     const buf = await fs.readFile(join(dir, f.name));
     const head = buf.length > 0 ? decodeRecord(buf, 0, 0) : ({ kind: 'incomplete', reason: 'empty file' } as const);
     if (head.kind !== 'record' || head.type !== RecordType.segment) {
-      if (last && (head.kind === 'incomplete' || allZero(buf, 0))) {
-        // A crash while the segment was being created: it never held a record.
+      // A crash while the segment was being created: it never held a record. (Only possible for the
+      // newest segment, and not once it is the only one left unless it is the very first.)
+      if (last && (i > 0 || f.seq === 1) && (head.kind === 'incomplete' || allZero(buf, 0))) {
         log(`wal: ${f.name}: incomplete segment header (a crash while creating it); removing the file`);
         await fs.unlink(join(dir, f.name));
         await fs.syncDir(dir);
