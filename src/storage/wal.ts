@@ -211,7 +211,6 @@ export class Wal {
   /** Chain CRC and log state after the last durable record. */
   private durableChain: number;
   private durablePoint: LogPoint;
-  private compactedTo: number;
   readonly stats: WalStats = {
     fsyncs: 0,
     dirSyncs: 0,
@@ -235,7 +234,6 @@ export class Wal {
     this.chain = chain;
     this.durableChain = chain;
     this.durablePoint = point;
-    this.compactedTo = -1; // check for droppable segments after the first batch
   }
 
   /** Creates the first segment of a new log. */
@@ -373,7 +371,6 @@ export class Wal {
         this.durablePoint = lastItem.point;
         for (const r of records) r.resolve();
         batch = [];
-        if (this.durablePoint.offset > this.compactedTo) await this.dropCoveredSegments();
       }
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
@@ -400,22 +397,25 @@ export class Wal {
   }
 
   /**
-   * Deletes the oldest segments whose successors start at or below the compacted index: replay can then
-   * start from the successor's header, every entry it needs being in that segment or later ones.
+   * Queues the deletion of the oldest segments whose successors start at or below the durable compacted
+   * index: replay can then start from the successor's header, every entry it needs being in that segment
+   * or later ones. Resolves when done (after everything queued before it is durable).
    */
-  private async dropCoveredSegments(): Promise<void> {
-    this.compactedTo = this.durablePoint.offset;
-    let dropped = 0;
-    while (this.segments.length >= 2 && this.segments[1].startLastIndex <= this.compactedTo) {
-      await this.fs.unlink(join(this.dir, this.segments[0].name));
-      this.segments.shift();
-      dropped++;
-    }
-    if (dropped > 0) {
-      await this.fs.syncDir(this.dir);
-      this.stats.dirSyncs++;
-      this.stats.segmentsDeleted += dropped;
-    }
+  dropCovered(): Promise<void> {
+    return this.task(async () => {
+      const compacted = this.durablePoint.offset;
+      let dropped = 0;
+      while (this.segments.length >= 2 && this.segments[1].startLastIndex <= compacted) {
+        await this.fs.unlink(join(this.dir, this.segments[0].name));
+        this.segments.shift();
+        dropped++;
+      }
+      if (dropped > 0) {
+        await this.fs.syncDir(this.dir);
+        this.stats.dirSyncs++;
+        this.stats.segmentsDeleted += dropped;
+      }
+    });
   }
 
   /** Waits for queued work, then closes the active segment. */
