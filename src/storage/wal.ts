@@ -202,6 +202,7 @@ export interface WalOptions {
  */
 export class Wal {
   private queue: Item[] = [];
+  private head = 0;
   private running = false;
   private failure: Error | null = null;
   private closed = false;
@@ -324,30 +325,41 @@ export class Wal {
     if (!this.running) void this.flush();
   }
 
+  /** Takes the next queued item (the queue is consumed from `head` to avoid O(n) shifts). */
+  private take(): Item {
+    const it = this.queue[this.head];
+    this.queue[this.head++] = undefined as unknown as Item;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    return it;
+  }
+
   private async flush(): Promise<void> {
     this.running = true;
     let batch: Item[] = [];
     try {
-      while (this.queue.length > 0) {
-        const head = this.queue[0];
-        if (head.kind === 'task') {
-          batch = [this.queue.shift() as TaskItem];
-          await head.run();
-          head.resolve();
+      while (this.head < this.queue.length) {
+        const first = this.queue[this.head];
+        if (first.kind === 'task') {
+          batch = [this.take()];
+          await first.run();
+          first.resolve();
           batch = [];
           continue;
         }
-        if (this.activeSize > SEGMENT_RECORD_SIZE && this.activeSize + head.buf.length > this.options.segmentBytes) {
+        if (this.activeSize > SEGMENT_RECORD_SIZE && this.activeSize + first.buf.length > this.options.segmentBytes) {
           await this.roll();
         }
+        // Everything queued up to the next task (or the segment bound) goes into one write + fdatasync.
         const records: RecordsItem[] = [];
         let bytes = 0;
-        while (this.queue.length > 0) {
-          const it = this.queue[0];
+        while (this.head < this.queue.length) {
+          const it = this.queue[this.head];
           if (it.kind !== 'records') break;
           if (records.length > 0 && this.activeSize + bytes + it.buf.length > this.options.segmentBytes) break;
-          records.push(it);
-          this.queue.shift();
+          records.push(this.take() as RecordsItem);
           bytes += it.buf.length;
         }
         batch = records;
@@ -365,18 +377,20 @@ export class Wal {
         s.fsyncs++;
         s.batches++;
         s.bytesWritten += bytes;
-        for (const r of records) s.records += r.records;
         const lastItem = records[records.length - 1];
         this.durableChain = lastItem.chain;
         this.durablePoint = lastItem.point;
-        for (const r of records) r.resolve();
+        for (const r of records) {
+          s.records += r.records;
+          r.resolve();
+        }
         batch = [];
       }
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
       this.failure = err;
       for (const it of batch) it.reject(err);
-      for (const it of this.queue.splice(0)) it.reject(err);
+      while (this.head < this.queue.length) this.take().reject(err);
     } finally {
       this.running = false;
       for (const f of this.idle.splice(0)) f();
