@@ -199,6 +199,8 @@ test('a single flipped bit anywhere is refused with file and offset, or survived
 
 test('a power cut loses nothing that was reported durable (un-fsynced writes discarded or torn)', async () => {
   let crashes = 0;
+  let beyondAck = 0; // runs where writes not yet acknowledged had reached the disk
+  let torn = 0; // runs where recovery cut a torn record
   await fc.assert(
     fc.asyncProperty(fc.integer(), fc.integer({ min: 400, max: 4000 }), async (seed, segmentBytes) => {
       const rand = rng(seed ^ 0x5bd1e995);
@@ -224,15 +226,19 @@ test('a power cut loses nothing that was reported durable (un-fsynced writes dis
       }
       crashes++;
       const after = fs.crash({ keepUnsynced: (_, extra) => (rand() < 0.5 ? 0 : rand() * (extra + 1)) });
-      const recovered = await DiskStorage.open(DIR, PEERS, { fs: after, segmentBytes, log: () => {} });
+      const notes: string[] = [];
+      const recovered = await DiskStorage.open(DIR, PEERS, { fs: after, segmentBytes, log: (m) => notes.push(m) });
       const fp = fingerprint(recovered);
       const j = states.lastIndexOf(fp);
       assert.ok(j >= acked, `recovered state #${j} is older than the last acknowledged #${acked}`);
+      if (j > acked) beyondAck++;
+      if (notes.some((n) => n.includes('torn record'))) torn++;
       await recovered.close();
     }),
     { numRuns: 150 },
   );
   assert.equal(crashes, 150);
+  assert.ok(beyondAck > 2 && torn > 5, `beyond ack ${beyondAck}, torn ${torn}: the crashes hit in-flight writes`);
 });
 
 test('a failed fdatasync fails the storage; after the crash only acknowledged data is there', async () => {
