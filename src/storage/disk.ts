@@ -159,6 +159,7 @@ export class DiskStorage implements RaftStorage {
       hardState: replay.hard,
     };
     const wal = await Wal.resume(fs, dir, walOptions, scan, point);
+    await wal.dropCovered(); // in case a crash came between a compaction and the deletions
     return new DiskStorage(fs, dir, peers, wal, tail, replay.hard, snap, walSnap, log);
   }
 
@@ -271,7 +272,8 @@ export class DiskStorage implements RaftStorage {
     if (!snapDone) return durable;
     void snapDone.catch(() => undefined); // its failure fails the WAL, hence `durable`, too
     const prune = this.wal.task(() => this.prune());
-    return Promise.all([snapDone, durable, prune]).then(() => undefined);
+    const drop = this.wal.dropCovered();
+    return Promise.all([snapDone, durable, prune, drop]).then(() => undefined);
   }
 
   async createSnapshot(index: number, peers: readonly NodeId[], data: Uint8Array): Promise<Snapshot> {
@@ -301,7 +303,13 @@ export class DiskStorage implements RaftStorage {
       throw new Error(`compact ${index} beyond snapshot ${this.snap.metadata.index}`);
     const term = this.tail.term(index);
     this.tail.compact(index);
-    await this.wal.append((enc) => enc.mark(RecordType.compact, index, term), 1, this.point(), MARK_RECORD_SIZE);
+    const durable = this.wal.append(
+      (enc) => enc.mark(RecordType.compact, index, term),
+      1,
+      this.point(),
+      MARK_RECORD_SIZE,
+    );
+    await Promise.all([durable, this.wal.dropCovered()]);
   }
 
   private async writeSnapshot(snap: Snapshot): Promise<void> {

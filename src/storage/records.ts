@@ -210,7 +210,12 @@ export function decodeEntry(buf: Uint8Array, start: number, end: number): Entry 
   const t = buf[start + 16];
   const type: EntryType = t === 1 ? 'noop' : 'normal';
   // Copy: the entry must not keep the whole segment buffer alive.
-  return { index: readU64(buf, start), term: readU64(buf, start + 8), type, data: buf.slice(start + 17, end) };
+  return {
+    index: readU64(buf, start),
+    term: readU64(buf, start + 8),
+    type,
+    data: new Uint8Array(buf.subarray(start + 17, end)),
+  };
 }
 
 export function decodeHardState(buf: Uint8Array, start: number): HardState {

@@ -75,7 +75,7 @@ export function decodeSnapshot(buf: Uint8Array, file: string): Snapshot {
   const len = readU64(buf, o);
   o += 8;
   if (o + len !== body) throw new SnapshotCorruptError(file, 'data length does not match the file size');
-  return { metadata: { index, term, peers }, data: buf.slice(o, o + len) };
+  return { metadata: { index, term, peers }, data: new Uint8Array(buf.subarray(o, o + len)) };
 }
 
 /** Writes `snap` durably: temporary file, fdatasync, rename, directory fsync. Returns the file name. */

@@ -100,8 +100,9 @@ export async function scanWal(fs: FileSystem, dir: string, visitor: WalVisitor, 
     const buf = await fs.readFile(join(dir, f.name));
     const head = buf.length > 0 ? decodeRecord(buf, 0, 0) : ({ kind: 'incomplete', reason: 'empty file' } as const);
     if (head.kind !== 'record' || head.type !== RecordType.segment) {
-      if (last && (head.kind === 'incomplete' || allZero(buf, 0))) {
-        // A crash while the segment was being created: it never held a record.
+      // A crash while the segment was being created: it never held a record. (Only possible for the
+      // newest segment, and not once it is the only one left unless it is the very first.)
+      if (last && (i > 0 || f.seq === 1) && (head.kind === 'incomplete' || allZero(buf, 0))) {
         log(`wal: ${f.name}: incomplete segment header (a crash while creating it); removing the file`);
         await fs.unlink(join(dir, f.name));
         await fs.syncDir(dir);
@@ -201,6 +202,7 @@ export interface WalOptions {
  */
 export class Wal {
   private queue: Item[] = [];
+  private head = 0;
   private running = false;
   private failure: Error | null = null;
   private closed = false;
@@ -210,7 +212,6 @@ export class Wal {
   /** Chain CRC and log state after the last durable record. */
   private durableChain: number;
   private durablePoint: LogPoint;
-  private compactedTo: number;
   readonly stats: WalStats = {
     fsyncs: 0,
     dirSyncs: 0,
@@ -234,7 +235,6 @@ export class Wal {
     this.chain = chain;
     this.durableChain = chain;
     this.durablePoint = point;
-    this.compactedTo = -1; // check for droppable segments after the first batch
   }
 
   /** Creates the first segment of a new log. */
@@ -325,30 +325,41 @@ export class Wal {
     if (!this.running) void this.flush();
   }
 
+  /** Takes the next queued item (the queue is consumed from `head` to avoid O(n) shifts). */
+  private take(): Item {
+    const it = this.queue[this.head];
+    this.queue[this.head++] = undefined as unknown as Item;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    return it;
+  }
+
   private async flush(): Promise<void> {
     this.running = true;
     let batch: Item[] = [];
     try {
-      while (this.queue.length > 0) {
-        const head = this.queue[0];
-        if (head.kind === 'task') {
-          batch = [this.queue.shift() as TaskItem];
-          await head.run();
-          head.resolve();
+      while (this.head < this.queue.length) {
+        const first = this.queue[this.head];
+        if (first.kind === 'task') {
+          batch = [this.take()];
+          await first.run();
+          first.resolve();
           batch = [];
           continue;
         }
-        if (this.activeSize > SEGMENT_RECORD_SIZE && this.activeSize + head.buf.length > this.options.segmentBytes) {
+        if (this.activeSize > SEGMENT_RECORD_SIZE && this.activeSize + first.buf.length > this.options.segmentBytes) {
           await this.roll();
         }
+        // Everything queued up to the next task (or the segment bound) goes into one write + fdatasync.
         const records: RecordsItem[] = [];
         let bytes = 0;
-        while (this.queue.length > 0) {
-          const it = this.queue[0];
+        while (this.head < this.queue.length) {
+          const it = this.queue[this.head];
           if (it.kind !== 'records') break;
           if (records.length > 0 && this.activeSize + bytes + it.buf.length > this.options.segmentBytes) break;
-          records.push(it);
-          this.queue.shift();
+          records.push(this.take() as RecordsItem);
           bytes += it.buf.length;
         }
         batch = records;
@@ -366,19 +377,20 @@ export class Wal {
         s.fsyncs++;
         s.batches++;
         s.bytesWritten += bytes;
-        for (const r of records) s.records += r.records;
         const lastItem = records[records.length - 1];
         this.durableChain = lastItem.chain;
         this.durablePoint = lastItem.point;
-        for (const r of records) r.resolve();
+        for (const r of records) {
+          s.records += r.records;
+          r.resolve();
+        }
         batch = [];
-        if (this.durablePoint.offset > this.compactedTo) await this.dropCoveredSegments();
       }
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
       this.failure = err;
       for (const it of batch) it.reject(err);
-      for (const it of this.queue.splice(0)) it.reject(err);
+      while (this.head < this.queue.length) this.take().reject(err);
     } finally {
       this.running = false;
       for (const f of this.idle.splice(0)) f();
@@ -399,22 +411,25 @@ export class Wal {
   }
 
   /**
-   * Deletes the oldest segments whose successors start at or below the compacted index: replay can then
-   * start from the successor's header, every entry it needs being in that segment or later ones.
+   * Queues the deletion of the oldest segments whose successors start at or below the durable compacted
+   * index: replay can then start from the successor's header, every entry it needs being in that segment
+   * or later ones. Resolves when done (after everything queued before it is durable).
    */
-  private async dropCoveredSegments(): Promise<void> {
-    this.compactedTo = this.durablePoint.offset;
-    let dropped = 0;
-    while (this.segments.length >= 2 && this.segments[1].startLastIndex <= this.compactedTo) {
-      await this.fs.unlink(join(this.dir, this.segments[0].name));
-      this.segments.shift();
-      dropped++;
-    }
-    if (dropped > 0) {
-      await this.fs.syncDir(this.dir);
-      this.stats.dirSyncs++;
-      this.stats.segmentsDeleted += dropped;
-    }
+  dropCovered(): Promise<void> {
+    return this.task(async () => {
+      const compacted = this.durablePoint.offset;
+      let dropped = 0;
+      while (this.segments.length >= 2 && this.segments[1].startLastIndex <= compacted) {
+        await this.fs.unlink(join(this.dir, this.segments[0].name));
+        this.segments.shift();
+        dropped++;
+      }
+      if (dropped > 0) {
+        await this.fs.syncDir(this.dir);
+        this.stats.dirSyncs++;
+        this.stats.segmentsDeleted += dropped;
+      }
+    });
   }
 
   /** Waits for queued work, then closes the active segment. */
