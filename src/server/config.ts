@@ -1,35 +1,11 @@
 import { readFileSync } from 'node:fs';
+import type { HostPort, LogLevel, NodeConfig } from '../cli/config.js';
 import type { NodeId } from '../raft/types.js';
 
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
+export type { HostPort, NodeConfig } from '../cli/config.js';
 
-/**
- * Configuration of one raft-mode node. Same shape as the CLI's `NodeConfig`; `peerHttp` (the HTTP address
- * of every node, used to forward requests to the leader and to build `leader_url`) is the server's addition.
- */
-export interface NodeConfig {
-  readonly id: NodeId;
-  /** Raft transport address of every node, this one included. */
-  readonly peers: ReadonlyMap<NodeId, HostPort>;
-  readonly http: HostPort;
-  readonly dataDir: string;
-  readonly tickMs: number;
-  readonly electionTicks: number;
-  readonly heartbeatTicks: number;
-  readonly snapshotThreshold: number;
-  readonly requestTimeoutMs: number;
-  readonly maxKeyBytes: number;
-  readonly maxValueBytes: number;
-  readonly forward: boolean;
-  readonly logLevel: string;
-}
-
+/** The CLI's NodeConfig plus server-only knobs (tests and benchmarks). */
 export interface ServerConfig extends NodeConfig {
-  /** HTTP address of every node (this one included); without it followers can only answer 503/307 without URL. */
-  readonly peerHttp?: ReadonlyMap<NodeId, HostPort>;
   /** Storage backend: `disk` (default) or `memory` (tests of the HTTP layer only; not durable). */
   readonly storage?: 'disk' | 'memory';
   /** Entries kept behind a snapshot for slow followers (default: min(1000, snapshotThreshold / 2)). */
@@ -45,8 +21,8 @@ export const CONFIG_DEFAULTS = {
   maxKeyBytes: 1024,
   maxValueBytes: 1024 * 1024,
   forward: true,
-  logLevel: 'warn',
-} as const;
+  logLevel: 'warn' as LogLevel,
+};
 
 /** The JSON file form: `{"id":1,"nodes":[{"id":1,"host":"127.0.0.1","raftPort":7001,"httpPort":8001},...],...}`. */
 export interface ConfigFile {
@@ -62,7 +38,7 @@ export interface ConfigFile {
   maxKeyBytes?: number;
   maxValueBytes?: number;
   forward?: boolean;
-  logLevel?: string;
+  logLevel?: LogLevel;
   storage?: 'disk' | 'memory';
 }
 

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { LogLevel } from '../cli/config.js';
 import type { ConfigFile } from './config.js';
 
 export interface LocalClusterOptions {
@@ -20,7 +21,7 @@ export interface LocalClusterOptions {
   readonly snapshotTrailing?: number;
   readonly forward?: boolean;
   readonly storage?: 'disk' | 'memory';
-  readonly logLevel?: string;
+  readonly logLevel?: LogLevel;
   /** Extra arguments for the node processes' `node` (e.g. `--cpu-prof`). */
   readonly nodeArgs?: readonly string[];
 }

@@ -68,7 +68,7 @@ export async function startRaftNode(config: NodeConfig | ServerConfig): Promise<
   transport.onMessage((m) => host.receive(m));
   host.onLeaderChange((leader, role) => log.info({ leader, role }, 'leadership changed'));
 
-  const peerHttp = cfg.peerHttp ?? new Map([[cfg.id, cfg.http]]);
+  const peerHttp = cfg.peerHttp.size > 0 ? cfg.peerHttp : new Map([[cfg.id, cfg.http]]);
   const forwarder = new Forwarder(cfg.id, peerHttp);
   const availability = new Availability(cfg.id, host, forwarder, cfg.tickMs);
   const stats = () => storageStats(storage);
