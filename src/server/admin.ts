@@ -71,7 +71,15 @@ export class Availability {
   }
 
   private async leaderCommit(): Promise<number | undefined> {
-    if (this.host.isLeader) return this.host.status().commit;
+    if (this.host.isLeader) {
+      // It may be a deposed leader that has not heard of its successor yet: confirm with a quorum first.
+      try {
+        await this.host.readBarrier();
+        return this.host.commitIndex();
+      } catch {
+        return undefined;
+      }
+    }
     const leader = this.host.leader;
     if (leader === 0 || leader === this.id) return undefined;
     try {

@@ -197,6 +197,11 @@ export class RaftHost<R> {
     });
   }
 
+  /** The core's commit index. */
+  commitIndex(): number {
+    return this.core.status().commit;
+  }
+
   /** True when this node is the leader and its lease covers a read now. */
   hasLease(): boolean {
     return !this.failedFlag && this.role === 'leader' && this.core.hasLease();

@@ -56,7 +56,12 @@ export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): voi
       return reply.code(r.status).send({ ...r.body, stale: true, applied: ctx.host.applied });
     }
     return dispatch(ctx, req, reply, async () => {
-      if (!(consistency === 'lease' && ctx.host.hasLease())) await ctx.host.readBarrier();
+      if (consistency === 'lease' && ctx.host.hasLease()) {
+        // The lease makes this node's commit index current; the state machine must catch up with it.
+        await ctx.host.waitApplied(ctx.host.commitIndex());
+      } else {
+        await ctx.host.readBarrier();
+      }
       return local();
     });
   };

@@ -103,4 +103,19 @@ describe('isolation and simulated failure', () => {
     r = await put(u, 'after-recover', { value: 'ok' });
     assert.equal(r.status, 201);
   });
+  test('/admin/fail on the leader: the others take over; the recovered node serves current data', async () => {
+    const old = await cluster.waitLeader();
+    const u = cluster.url(old);
+    assert.equal((await call(u, 'POST', '/admin/fail')).status, 200);
+    const fresh = await cluster.waitLeader(10_000, [old]);
+    assert.notEqual(fresh, old);
+    let r = await put(cluster.url(fresh), 'leader-failed', { value: 'new' });
+    assert.equal(r.status, 201);
+    assert.equal((await call(u, 'POST', '/admin/recover')).status, 200);
+    await eventually(async () => (await get(u, 'leader-failed')).status === 200, 8000, 'recovered leader to serve');
+    r = await get(u, 'leader-failed');
+    assert.deepEqual([r.body.value, r.body.leader], ['new', fresh]);
+    r = await put(u, 'leader-failed', { value: 'newer' });
+    assert.deepEqual([r.status, r.body.leader], [200, fresh]);
+  });
 });
