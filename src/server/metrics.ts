@@ -2,7 +2,7 @@
  * Prometheus metrics of one node (prom-client). Request counts and latencies are recorded per request;
  * Raft figures are read from the host when the registry is scraped, so they cost nothing on the hot path.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import type { RaftHost } from './driver.js';
 import type { Forwarder } from './forward.js';
@@ -14,26 +14,102 @@ export interface MetricsSources {
   readonly storageStats: () => Record<string, unknown> | undefined;
 }
 
+const LATENCY_BUCKETS = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 3];
+
+/** Per route and method: response counts by status and a latency histogram, kept in plain arrays. */
+interface RouteStats {
+  readonly route: string;
+  readonly method: string;
+  readonly byStatus: Map<number, number>;
+  /** Non-cumulative counts per bucket; the last slot is +Inf. */
+  readonly buckets: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * Request figures recorded with a couple of array writes per request and turned into Prometheus samples
+ * only when scraped (prom-client's per-observation label hashing showed up in the hot path).
+ */
+class RequestStats {
+  private readonly byRoute = new Map<string, Map<string, RouteStats>>();
+
+  record(route: string, method: string, status: number, seconds: number): void {
+    let byMethod = this.byRoute.get(route);
+    if (byMethod === undefined) this.byRoute.set(route, (byMethod = new Map()));
+    let st = byMethod.get(method);
+    if (st === undefined) {
+      st = {
+        route,
+        method,
+        byStatus: new Map(),
+        buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0),
+        sum: 0,
+        count: 0,
+      };
+      byMethod.set(method, st);
+    }
+    st.byStatus.set(status, (st.byStatus.get(status) ?? 0) + 1);
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]) i++;
+    st.buckets[i]++;
+    st.sum += seconds;
+    st.count++;
+  }
+
+  *all(): Iterable<RouteStats> {
+    for (const m of this.byRoute.values()) yield* m.values();
+  }
+}
+
+interface Sample {
+  metricName?: string;
+  labels: Record<string, string | number>;
+  value: number;
+}
+
 export class NodeMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'route' | 'method' | 'status'>;
-  private readonly latency: Histogram<'route' | 'method'>;
+  private readonly stats = new RequestStats();
 
   constructor(src: MetricsSources) {
     const r = this.registry;
-    this.requests = new Counter({
+    const stats = this.stats;
+    new Counter({
       name: 'quorumkv_http_requests_total',
       help: 'HTTP requests by route, method and status code',
       labelNames: ['route', 'method', 'status'],
       registers: [r],
+      collect() {
+        this.reset();
+        for (const st of stats.all()) {
+          for (const [status, n] of st.byStatus) this.inc({ route: st.route, method: st.method, status }, n);
+        }
+      },
     });
-    this.latency = new Histogram({
-      name: 'quorumkv_http_request_duration_seconds',
+    const latencyName = 'quorumkv_http_request_duration_seconds';
+    const latency = {
+      name: latencyName,
       help: 'HTTP request latency by route and method',
-      labelNames: ['route', 'method'],
-      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 3],
-      registers: [r],
-    });
+      type: 'histogram',
+      aggregator: 'sum',
+      get() {
+        const values: Sample[] = [];
+        for (const st of stats.all()) {
+          const labels = { route: st.route, method: st.method };
+          let acc = 0;
+          for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
+            acc += st.buckets[i];
+            const le = i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i] : '+Inf';
+            values.push({ metricName: `${latencyName}_bucket`, labels: { ...labels, le }, value: acc });
+          }
+          values.push({ metricName: `${latencyName}_sum`, labels, value: st.sum });
+          values.push({ metricName: `${latencyName}_count`, labels, value: st.count });
+        }
+        return { name: latencyName, help: this.help, type: 'histogram', values, aggregator: 'sum' };
+      },
+    };
+    r.registerMetric(latency as unknown as Parameters<Registry['registerMetric']>[0]);
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,
@@ -82,9 +158,7 @@ export class NodeMetrics {
   /** Records every response (route pattern, not the raw URL, to bound label cardinality). */
   install(app: FastifyInstance): void {
     app.addHook('onResponse', (req, reply, done) => {
-      const route = req.routeOptions.url ?? 'unknown';
-      this.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
-      this.latency.observe({ route, method: req.method }, reply.elapsedTime / 1000);
+      this.stats.record(req.routeOptions.url ?? 'unknown', req.method, reply.statusCode, reply.elapsedTime / 1000);
       done();
     });
   }
