@@ -24,7 +24,7 @@ async function portFree(port: number): Promise<boolean> {
 /** A base port such that base .. base+n-1 are all free now. */
 async function freeRange(n: number): Promise<number> {
   for (let tries = 0; tries < 50; tries++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    const base = 20000 + Math.floor(Math.random() * 12000); // below the ephemeral range
     let ok = true;
     for (let i = 0; i < n && ok; i++) ok = await portFree(base + i);
     if (ok) return base;
