@@ -31,7 +31,10 @@ export interface RaftConfig {
   rng: () => number;
   preVote?: boolean;
   checkQuorum?: boolean;
+  /** Bytes of entries per append message (at least one entry is always sent). */
   maxSizePerMsg?: number;
+  /** Largest command a proposal may carry. */
+  maxEntryBytes?: number;
   maxInflightMsgs?: number;
   maxInflightBytes?: number;
   maxCommittedBytesPerReady?: number;
@@ -74,6 +77,9 @@ const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'prevote-resp',
 ]);
 
+/** Snapshot chunks in flight to one follower at a time. */
+const SNAPSHOT_WINDOW = 4;
+
 const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(['app-resp', 'heartbeat-resp', 'snap-resp']);
 
 /**
@@ -95,6 +101,7 @@ export class RaftNode {
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
   private readonly maxSizePerMsg: number;
+  private readonly maxEntryBytes: number;
   private readonly maxInflight: number;
   private readonly maxInflightBytes: number;
   private readonly snapshotChunkSize: number;
@@ -137,6 +144,7 @@ export class RaftNode {
     this.preVote = cfg.preVote ?? true;
     this.checkQuorum = cfg.checkQuorum ?? true;
     this.maxSizePerMsg = cfg.maxSizePerMsg ?? 1024 * 1024;
+    this.maxEntryBytes = cfg.maxEntryBytes ?? 8 * 1024 * 1024;
     this.maxInflight = cfg.maxInflightMsgs ?? 256;
     this.maxInflightBytes = cfg.maxInflightBytes ?? 32 * 1024 * 1024;
     this.snapshotChunkSize = cfg.snapshotChunkSize ?? 1024 * 1024;
@@ -231,12 +239,12 @@ export class RaftNode {
     }
     const items = data instanceof Uint8Array ? [data] : data;
     for (const d of items) {
-      if (d.byteLength > this.maxSizePerMsg) {
+      if (d.byteLength > this.maxEntryBytes) {
         return {
           ok: false,
           error: 'too-large',
           leader: this.lead,
-          message: `command of ${d.byteLength} bytes exceeds ${this.maxSizePerMsg}`,
+          message: `command of ${d.byteLength} bytes exceeds ${this.maxEntryBytes}`,
         };
       }
     }
@@ -785,8 +793,11 @@ export class RaftNode {
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (m.index > pr.ackedTick) pr.ackedTick = m.index;
     if (pr.state === 'snapshot') {
-      // Chunks may have been lost: resend the current one if nothing moved for a few heartbeats.
-      if (++pr.snapStall >= 3) this.sendSnapshotChunk(m.from, pr);
+      // Chunks may have been lost: resend from the last acknowledged offset if nothing moved for a while.
+      if (++pr.snapStall >= 3) {
+        pr.snapSent = pr.snapOffset;
+        this.sendSnapshotChunks(m.from, pr);
+      }
     } else if (pr.match < this.log.lastIndex()) {
       this.sendAppend(m.from);
     }
@@ -795,10 +806,19 @@ export class RaftNode {
 
   private handleSnapshotResponse(m: Message, pr: Progress): void {
     if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot || !pr.snapshot) return;
-    pr.snapOffset = m.rejectHint ?? 0;
-    pr.snapInFlight = false;
+    const next = m.rejectHint ?? 0;
     pr.snapStall = 0;
-    if (pr.snapOffset < pr.snapshot.data.byteLength) this.sendSnapshotChunk(m.from, pr);
+    if (m.reject) {
+      // The follower lost track (restart, or chunks out of order): resume from where it is.
+      pr.snapOffset = next;
+      pr.snapSent = next;
+    } else if (next > pr.snapOffset) {
+      pr.snapOffset = next;
+      if (pr.snapSent < next) pr.snapSent = next;
+    } else {
+      return; // a duplicate or stale acknowledgement
+    }
+    this.sendSnapshotChunks(m.from, pr);
   }
 
   // ---------------------------------------------------------------- replication
@@ -872,15 +892,25 @@ export class RaftNode {
     const snap = this.log.snapshot();
     invariant(snap.metadata.index > 0, 'entries are compacted but there is no snapshot');
     pr.becomeSnapshot(snap);
-    this.sendSnapshotChunk(to, pr);
+    this.sendSnapshotChunks(to, pr);
     return true;
   }
 
-  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
+  /** Sends chunks from `snapSent` on, keeping at most a few chunks unacknowledged. */
+  private sendSnapshotChunks(to: NodeId, pr: Progress): void {
     const snap = pr.snapshot;
     if (!snap) return;
     const total = snap.data.byteLength;
-    const end = Math.min(total, pr.snapOffset + this.snapshotChunkSize);
+    const window = SNAPSHOT_WINDOW * this.snapshotChunkSize;
+    while (pr.snapSent - pr.snapOffset < window && (pr.snapSent < total || total === 0)) {
+      this.sendSnapshotChunk(to, pr, snap);
+      if (total === 0) break;
+    }
+  }
+
+  private sendSnapshotChunk(to: NodeId, pr: Progress, snap: Snapshot): void {
+    const total = snap.data.byteLength;
+    const end = Math.min(total, pr.snapSent + this.snapshotChunkSize);
     this.msgOut({
       type: 'snap',
       from: this.id,
@@ -891,13 +921,12 @@ export class RaftNode {
       commit: this.log.committed,
       snapshot: {
         metadata: snap.metadata,
-        offset: pr.snapOffset,
+        offset: pr.snapSent,
         totalSize: total,
-        data: snap.data.subarray(pr.snapOffset, end),
+        data: snap.data.subarray(pr.snapSent, end),
       },
     });
-    pr.snapInFlight = true;
-    pr.snapStall = 0;
+    pr.snapSent = end;
   }
 
   private bcastHeartbeat(context: number): void {

@@ -74,8 +74,9 @@ export class Progress {
   // Snapshot transfer.
   pendingSnapshot = 0;
   snapshot: Snapshot | undefined = undefined;
+  /** Bytes of the snapshot the follower has acknowledged, and the offset of the next chunk to send. */
   snapOffset = 0;
-  snapInFlight = false;
+  snapSent = 0;
   snapStall = 0;
   readonly inflights: Inflights;
 
@@ -89,7 +90,7 @@ export class Progress {
     this.pendingSnapshot = 0;
     this.snapshot = undefined;
     this.snapOffset = 0;
-    this.snapInFlight = false;
+    this.snapSent = 0;
     this.snapStall = 0;
     this.state = state;
     this.inflights.reset();

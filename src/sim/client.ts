@@ -1,17 +1,12 @@
+import type { HistoryEvent } from '../check/history.js';
 import type { Command } from '../kv/commands.js';
+import type { JsonValue } from '../kv/json.js';
 import type { NodeId } from '../raft/types.js';
 import type { ClientReply, ClientRequest } from './host.js';
 import type { EventQueue } from './queue.js';
 
 /** One event of a recorded history (the format `src/check` reads and `quorumkv verify` writes). */
-export interface SimHistoryEvent {
-  process: number;
-  type: 'invoke' | 'ok' | 'fail' | 'info';
-  f: 'get' | 'put' | 'cas' | 'delete';
-  key: string;
-  value: unknown;
-  time: number;
-}
+export type SimHistoryEvent = HistoryEvent;
 
 export interface ClientOptions {
   readonly keys: readonly string[];
@@ -25,7 +20,7 @@ export interface ClientOptions {
 interface Op {
   readonly f: SimHistoryEvent['f'];
   readonly key: string;
-  readonly value: unknown;
+  readonly value: JsonValue;
   readonly invoked: number;
   readonly request: ClientRequest;
   attempt: number;
@@ -178,7 +173,7 @@ export class SimClient {
     }
   }
 
-  private finish(op: Op, type: 'ok' | 'fail' | 'info', value: unknown): void {
+  private finish(op: Op, type: 'ok' | 'fail' | 'info', value: JsonValue): void {
     this.history.push({ process: this.process, type, f: op.f, key: op.key, value, time: this.queue.now });
     this.op = null;
     this.completed++;

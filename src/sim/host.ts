@@ -1,4 +1,5 @@
 import { encodeCommand, type Command } from '../kv/commands.js';
+import type { JsonValue } from '../kv/json.js';
 import type { ApplyResult } from '../kv/results.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { RaftNode, type RaftConfig } from '../raft/node.js';
@@ -13,7 +14,7 @@ export type ClientRequest =
 
 export type ClientReply =
   | { readonly kind: 'applied'; readonly result: ApplyResult }
-  | { readonly kind: 'read'; readonly value: unknown }
+  | { readonly kind: 'read'; readonly value: JsonValue }
   | { readonly kind: 'redirect'; readonly leader: NodeId }
   | { readonly kind: 'retry' };
 

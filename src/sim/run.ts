@@ -1,7 +1,9 @@
+import { checkLinearizable } from '../check/linearizability.js';
 import { makeRng } from '../raft/rng.js';
 import type { Message, NodeId, PlantedBug } from '../raft/types.js';
 import { SimClient, type SimHistoryEvent } from './client.js';
 import { SimHost, type ClientReply, type ClientRequest } from './host.js';
+import { formatMessage } from './harness.js';
 import { InvariantChecker } from './invariants.js';
 import { CALM, SimNetwork } from './network.js';
 import { EventQueue } from './queue.js';
@@ -28,6 +30,8 @@ export interface SimResult {
   readonly faults: Record<string, number>;
   readonly steps: number;
   readonly messages: number;
+  /** Wall-clock milliseconds the linearizability check took. */
+  readonly checkMs: number;
   readonly committed: number;
   readonly snapshots: number;
 }
@@ -56,10 +60,13 @@ export function runSimulation(opts: SimOptions): SimResult {
 
   const hosts = new Map<NodeId, SimHost>();
   const net = new SimNetwork(queue, rng, (m: Message) => {
-    log?.(`${queue.now} ${m.from}->${m.to} ${m.type} t${m.term} i${m.index} c${m.commit}${m.reject ? ' reject' : ''}`);
+    log?.(`${queue.now} ${formatMessage(m)}`);
     hosts.get(m.to)?.receive(m);
   });
   const snapshotThreshold = 40 + Math.floor(rng() * 160);
+  const oneEntryPerAppend = rng() < 0.3;
+  // How often faults strike: from every 20-120 ms to every 50-350 ms.
+  const faultGap = rng() < 0.4 ? [20, 100] : [50, 300];
   for (const id of ids) {
     const host = new SimHost(id, ids, opts.seed, queue, (m) => net.send(m), checker, {
       tickInterval: 10,
@@ -69,9 +76,10 @@ export function runSimulation(opts: SimOptions): SimResult {
       raft: {
         electionTick: 10,
         heartbeatTick: 1,
-        maxSizePerMsg: 256 + Math.floor(rng() * 4096),
+        // Some runs send one entry per append, which lets old entries reach a majority before new ones.
+        maxSizePerMsg: oneEntryPerAppend ? 1 : 256 + Math.floor(rng() * 4096),
         maxInflightMsgs: 1 + Math.floor(rng() * 16),
-        snapshotChunkSize: 64 + Math.floor(rng() * 512),
+        snapshotChunkSize: 256 + Math.floor(rng() * 4096),
         plantedBugs: opts.plantedBugs,
       },
       trace: log,
@@ -137,12 +145,23 @@ export function runSimulation(opts: SimOptions): SimResult {
     } else if (r < 0.5) {
       net.heal();
       fault('heal', '');
-    } else if (r < 0.65) {
+    } else if (r < 0.6) {
       const up = [...hosts.values()].filter((h) => h.up);
       if (up.length > 0) {
         const h = rng() < 0.4 ? (hosts.get(leaderId() ?? 0) ?? pick(up)) : pick(up);
         h.crash(rng);
         fault('crash', `${h.id}`);
+      }
+    } else if (r < 0.7) {
+      // A process restart: down for a moment only, coming back with whatever reached its disk.
+      const up = [...hosts.values()].filter((h) => h.up);
+      if (up.length > 0) {
+        const h = pick(up);
+        h.crash(rng);
+        fault('crash-restart', `${h.id}`);
+        queue.schedule(Math.floor(rng() * 30), () => {
+          if (!h.up) h.start();
+        });
       }
     } else if (r < 0.8) {
       const down = [...hosts.values()].filter((h) => !h.up);
@@ -164,7 +183,7 @@ export function runSimulation(opts: SimOptions): SimResult {
     }
   };
   const scheduleFaults = () => {
-    queue.schedule(50 + Math.floor(rng() * 300), () => {
+    queue.schedule(faultGap[0] + Math.floor(rng() * faultGap[1]), () => {
       if (queue.now >= faultMs) return;
       injectFault();
       scheduleFaults();
@@ -173,26 +192,42 @@ export function runSimulation(opts: SimOptions): SimResult {
   scheduleFaults();
 
   const afterStep = () => checker.afterStep(hostList);
-  queue.runUntil(faultMs, afterStep);
+  const violations: string[] = [];
+  try {
+    runPhases();
+  } catch (e) {
+    // A core assertion (or any exception) is a failure of the run like any violated invariant.
+    violations.push(`exception at t=${queue.now}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  }
 
-  // Heal everything: links, conditions, crashed nodes. From now on every operation must complete.
-  net.heal();
-  net.conditions = { ...CALM };
-  for (const h of hosts.values()) if (!h.up) h.start();
-  log?.(`${queue.now} HEAL`);
-  for (const c of clients) c.healedAt = queue.now;
-  queue.runUntil(faultMs + healedMs, afterStep);
-  for (const c of clients) c.stop();
-  queue.runUntil(faultMs + healedMs + 5000, () => {
-    afterStep();
-  });
+  function runPhases(): void {
+    queue.runUntil(faultMs, afterStep);
 
-  const violations = [...checker.violations];
+    // Heal everything: links, conditions, crashed nodes. From now on every operation must complete.
+    net.heal();
+    net.conditions = { ...CALM };
+    for (const h of hosts.values()) if (!h.up) h.start();
+    log?.(`${queue.now} HEAL`);
+    for (const c of clients) c.healedAt = queue.now;
+    queue.runUntil(faultMs + healedMs, afterStep);
+    for (const c of clients) c.stop();
+    queue.runUntil(faultMs + healedMs + 5000, afterStep);
+  }
+
+  violations.unshift(...checker.violations);
   for (const c of clients) {
     if (c.busy) violations.push(`liveness: a client operation was still pending 5 s after the run ended`);
     if (c.livenessFailures > 0) violations.push(`liveness: ${c.livenessFailures} operation(s) timed out after healing`);
   }
   violations.push(...convergence(hosts));
+  const checkStart = performance.now();
+  const lin = checkLinearizable(history, { timeoutMs: 20_000 });
+  const checkMs = performance.now() - checkStart;
+  if (lin.timedOut) violations.push('linearizability: the checker timed out (history not verified)');
+  else if (!lin.ok) {
+    const f = lin.failure;
+    violations.push(`linearizability: key ${f?.key}: ${f?.explanation ?? 'not linearizable'}`);
+  }
 
   return {
     seed: opts.seed,
@@ -205,6 +240,7 @@ export function runSimulation(opts: SimOptions): SimResult {
     faults,
     steps: queue.steps,
     messages: net.sent,
+    checkMs,
     committed: checker.committedCount,
     snapshots: [...hosts.values()].reduce((n, h) => n + h.snapshots, 0),
   };
