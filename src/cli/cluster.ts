@@ -25,6 +25,12 @@ export interface ClusterOptions {
   readonly serveArgs: readonly string[];
   /** Time to wait for every node's /health, in ms. */
   readonly readyTimeoutMs: number;
+  /** Script each child runs with `serve ...` arguments (default: this CLI's main.js). */
+  readonly script?: string;
+  /** Stops the cluster like a signal would (for embedding and tests). */
+  readonly signal?: AbortSignal;
+  /** Delay before restarting a dead node with `restart` (default 1000 ms). */
+  readonly restartDelayMs?: number;
 }
 
 export interface ClusterIO {
@@ -67,7 +73,7 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
 
   const start = (id: number): Child => {
     const args = [
-      MAIN_SCRIPT,
+      o.script ?? MAIN_SCRIPT,
       'serve',
       '--config',
       configFile,
@@ -94,7 +100,7 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
             if (stopping) return;
             io.out(`restarting node ${id}`);
             children.set(id, start(id));
-          }, 1000);
+          }, o.restartDelayMs ?? 1000);
         } else {
           exitCode = 1;
           void stopAll();
@@ -130,6 +136,11 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const onAbort = (): void => {
+    io.out('stop requested: stopping the cluster');
+    void stopAll();
+  };
+  o.signal?.addEventListener('abort', onAbort, { once: true });
 
   for (let id = 1; id <= o.nodes; id++) children.set(id, start(id));
   io.out(`starting ${o.nodes} nodes, data under ${dataDir}`);
@@ -160,5 +171,6 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
   await finished;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  o.signal?.removeEventListener('abort', onAbort);
   return exitCode;
 }

@@ -122,7 +122,15 @@ export function statusTable(nodes: readonly NodeStatus[]): string[] {
   const rows = nodes.map((n): string[] => {
     if (!n.ok) return ['-', n.endpoint, '-', '-', '-', '-', '-', `down (${n.error})`];
     const s = n.status;
-    const health = typeof s.health === 'string' ? s.health : s.failed === true ? 'failed' : 'up';
+    // The raft server reports `state` (serving, failed, catching up...); other nodes may only answer.
+    const health =
+      typeof s.health === 'string'
+        ? s.health
+        : typeof s.state === 'string'
+          ? s.state
+          : s.failed === true
+            ? 'failed'
+            : 'up';
     return [
       cell(s.id ?? s.node_id),
       n.endpoint,

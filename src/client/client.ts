@@ -93,7 +93,7 @@ export class Client {
     this.endpoints = [...new Set(opts.endpoints.map(normalizeEndpoint))];
     this.preferred = this.endpoints[0] as string;
     this.timeoutMs = opts.timeoutMs ?? 4000;
-    this.retries = opts.retries ?? 10;
+    this.retries = opts.retries ?? 20;
     this.deadlineMs = opts.deadlineMs ?? 15000;
     this.backoffMs = opts.backoffMs ?? 25;
     this.clientId = opts.clientId ?? randomBytes(8).toString('hex');

@@ -11,7 +11,7 @@ export interface ClientOptions {
   readonly endpoints: readonly string[];
   /** Time limit of one HTTP attempt in ms (default 4000: above the server's 3 s request timeout). */
   readonly timeoutMs?: number;
-  /** Attempts after the first one before giving up (default 10). Redirects count as attempts. */
+  /** Attempts after the first one before giving up (default 20; the deadline usually ends retries first). Redirects count as attempts. */
   readonly retries?: number;
   /** Overall time limit of one call, all retries included, in ms (default 15000). */
   readonly deadlineMs?: number;

@@ -10,7 +10,8 @@ import {
   encodeMessageBody,
   joinFrames,
 } from '../../src/net/codec.js';
-import type { Message, MessageType } from '../../src/raft/types.js';
+import fc from 'fast-check';
+import type { EntryType, Message, MessageType } from '../../src/raft/types.js';
 import { msg, norm } from './helpers.js';
 
 const ALL_TYPES: MessageType[] = [
@@ -117,4 +118,51 @@ test('malformed bodies are rejected with CodecError', () => {
   const tampered = Buffer.from(body);
   tampered[2] = 0xc0; // the message type code becomes nil
   assert.throws(() => decodeFrameBody(tampered), CodecError);
+});
+
+test('property: random messages round-trip through frames split at random points', () => {
+  const bytes = fc.uint8Array({ maxLength: 64 }).map((b) => new Uint8Array(b));
+  const entry = fc.record({
+    index: fc.nat(),
+    term: fc.nat(),
+    type: fc.constantFrom<EntryType>('normal', 'noop'),
+    data: bytes,
+  });
+  const message = fc.record(
+    {
+      type: fc.constantFrom(...ALL_TYPES),
+      from: fc.integer({ min: 1, max: 9 }),
+      to: fc.integer({ min: 1, max: 9 }),
+      term: fc.nat(),
+      logTerm: fc.nat(),
+      index: fc.nat(),
+      commit: fc.nat(),
+      entries: fc.array(entry, { maxLength: 4 }),
+      reject: fc.boolean(),
+      rejectHint: fc.nat(),
+      context: fc.nat(),
+      snapshot: fc.record({
+        metadata: fc.record({ index: fc.nat(), term: fc.nat(), peers: fc.array(fc.integer({ min: 1, max: 9 })) }),
+        offset: fc.nat(),
+        totalSize: fc.nat(),
+        data: bytes,
+      }),
+    },
+    { requiredKeys: ['type', 'from', 'to', 'term', 'logTerm', 'index', 'commit'] },
+  );
+  fc.assert(
+    fc.property(fc.array(message, { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 50 }), (msgs, step) => {
+      const stream = joinFrames(msgs.map(encodeMessageBody));
+      const dec = new FrameDecoder(1 << 20);
+      const got: Message[] = [];
+      for (let i = 0; i < stream.length; i += step) {
+        for (const b of dec.push(stream.subarray(i, i + step))) {
+          const f = decodeFrameBody(b);
+          if (f.kind === 'message') got.push(f.message);
+        }
+      }
+      assert.deepEqual(norm(got), norm(msgs));
+    }),
+    { numRuns: 200 },
+  );
 });
