@@ -133,7 +133,6 @@ export class DiskStorage implements RaftStorage {
     private snap: Snapshot,
     /** The latest snapshot the log refers to (differs from `snap` only after falling back from a damaged file). */
     private walSnap: { index: number; term: number },
-    private readonly log: Logger,
   ) {}
 
   /** Opens (creating if needed) the storage in `dir`, replaying its log. Throws on damaged data. */
@@ -160,7 +159,7 @@ export class DiskStorage implements RaftStorage {
         hardState: EMPTY_HARD_STATE,
       };
       const wal = await Wal.create(fs, dir, walOptions, point);
-      return new DiskStorage(fs, dir, peers, wal, tail, EMPTY_HARD_STATE, empty, { index: 0, term: 0 }, log);
+      return new DiskStorage(fs, dir, peers, wal, tail, EMPTY_HARD_STATE, empty, { index: 0, term: 0 });
     }
     const tail = replay.tail;
     const walSnap = { index: replay.snapIndex, term: replay.snapTerm };
@@ -176,7 +175,7 @@ export class DiskStorage implements RaftStorage {
     };
     const wal = await Wal.resume(fs, dir, walOptions, scan, point);
     await wal.dropCovered(); // in case a crash came between a compaction and the deletions
-    return new DiskStorage(fs, dir, peers, wal, tail, replay.hard, snap, walSnap, log);
+    return new DiskStorage(fs, dir, peers, wal, tail, replay.hard, snap, walSnap);
   }
 
   // --- Storage (synchronous reads of the in-memory state) ---
