@@ -41,9 +41,18 @@ export interface DiskStorageStats extends WalStats {
   readonly snapshotIndex: number;
 }
 
-/** Replays WAL records into the in-memory state. */
+/**
+ * Replays WAL records into the in-memory state.
+ *
+ * When older segments were deleted, replay starts from the oldest remaining segment's header, whose
+ * last index L stands in for the compacted log (the segments were only deleted once the log was
+ * compacted to L or beyond, and that compaction record follows). Entries at or below L that appear in
+ * the replay are rewrites by a later leader: as on the live log, they truncate every entry after them.
+ */
 class Replay {
   tail: LogTail | null = null;
+  /** Replay started from a segment header rather than from the beginning of the log. */
+  synthetic = false;
   hard: HardState = EMPTY_HARD_STATE;
   snapIndex = 0;
   snapTerm = 0;
@@ -51,6 +60,7 @@ class Replay {
   segment(h: SegmentHeader, first: boolean): void {
     if (first || !this.tail) {
       this.tail = new LogTail(h.lastIndex, h.lastTerm);
+      this.synthetic = h.seq > 1;
       this.hard = h.hardState;
       this.snapIndex = h.snapIndex;
       this.snapTerm = h.snapTerm;
@@ -58,7 +68,9 @@ class Replay {
     }
     const t = this.tail;
     const last = t.lastIndex();
-    if (h.lastIndex !== last || h.lastTerm !== t.term(last) || h.snapIndex !== this.snapIndex) {
+    // Below a synthetic base the replayed log cannot know the live one's last index.
+    const comparable = !this.synthetic || h.lastIndex > t.offset;
+    if ((comparable && (h.lastIndex !== last || h.lastTerm !== t.term(last))) || h.snapIndex !== this.snapIndex) {
       throw new Error(
         `segment header (last ${h.lastIndex}/${h.lastTerm}, snapshot ${h.snapIndex}) disagrees with the replayed log (last ${last}/${t.term(last)}, snapshot ${this.snapIndex})`,
       );
@@ -71,9 +83,13 @@ class Replay {
   record(type: RecordTypeCode, buf: Uint8Array, start: number, end: number): void {
     const t = this.tail as LogTail;
     switch (type) {
-      case RecordType.entry:
-        t.append([decodeEntry(buf, start, end)]);
+      case RecordType.entry: {
+        const e = decodeEntry(buf, start, end);
+        // The live log never logs compacted entries, so this is a rewrite below a synthetic base.
+        if (e.index <= t.offset) t.dropAll();
+        else t.append([e]);
         break;
+      }
       case RecordType.hardState:
         this.hard = decodeHardState(buf, start);
         break;
@@ -117,7 +133,6 @@ export class DiskStorage implements RaftStorage {
     private snap: Snapshot,
     /** The latest snapshot the log refers to (differs from `snap` only after falling back from a damaged file). */
     private walSnap: { index: number; term: number },
-    private readonly log: Logger,
   ) {}
 
   /** Opens (creating if needed) the storage in `dir`, replaying its log. Throws on damaged data. */
@@ -144,7 +159,7 @@ export class DiskStorage implements RaftStorage {
         hardState: EMPTY_HARD_STATE,
       };
       const wal = await Wal.create(fs, dir, walOptions, point);
-      return new DiskStorage(fs, dir, peers, wal, tail, EMPTY_HARD_STATE, empty, { index: 0, term: 0 }, log);
+      return new DiskStorage(fs, dir, peers, wal, tail, EMPTY_HARD_STATE, empty, { index: 0, term: 0 });
     }
     const tail = replay.tail;
     const walSnap = { index: replay.snapIndex, term: replay.snapTerm };
@@ -160,7 +175,7 @@ export class DiskStorage implements RaftStorage {
     };
     const wal = await Wal.resume(fs, dir, walOptions, scan, point);
     await wal.dropCovered(); // in case a crash came between a compaction and the deletions
-    return new DiskStorage(fs, dir, peers, wal, tail, replay.hard, snap, walSnap, log);
+    return new DiskStorage(fs, dir, peers, wal, tail, replay.hard, snap, walSnap);
   }
 
   // --- Storage (synchronous reads of the in-memory state) ---

@@ -71,6 +71,11 @@ export class LogTail {
     for (let i = skip; i < entries.length; i++) this.ents.push(entries[i]);
   }
 
+  /** Drops every entry after the offset. */
+  dropAll(): void {
+    this.ents.length = 1;
+  }
+
   /** Replaces the whole log by a snapshot's point. */
   reset(index: number, term: number): void {
     this.ents = [dummy(index, term)];

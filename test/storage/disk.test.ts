@@ -197,3 +197,33 @@ test('refuses to start from snapshots without a log', () =>
     for (const n of await readdir(dir)) if (n.endsWith('.log')) await rm(join(dir, n));
     await assert.rejects(DiskStorage.open(dir, PEERS, quiet), /snapshots but no write-ahead log/);
   }));
+
+test('a rewrite below the start of the oldest remaining segment replays correctly', () =>
+  withDir(async (dir) => {
+    // seg 1: entries 1..5; seg 2 starts at last index 5 and holds 6..8, then a new leader's entries 4 and 5
+    // (truncating 6..8); compaction to 5 deletes seg 1, so replay starts from seg 2's header.
+    const s = await DiskStorage.open(dir, PEERS, { ...quiet, segmentBytes: 500 });
+    const model = new MemoryStorage(PEERS);
+    const ops = [
+      { entries: [1, 2, 3, 4, 5].map((i) => ent(i, 1, 30)) },
+      { entries: [6, 7, 8].map((i) => ent(i, 1, 8)) },
+      { entries: [ent(4, 2, 8)] },
+      { entries: [ent(5, 2, 8)], hardState: { term: 2, vote: 2, commit: 5 } },
+    ];
+    for (const u of ops) {
+      model.saveSync(u);
+      await s.save(u);
+    }
+    assert.equal(s.segmentNames().length, 2);
+    model.createSnapshotSync(5, PEERS, new Uint8Array([5]));
+    await s.createSnapshot(5, PEERS, new Uint8Array([5]));
+    model.compactSync(5);
+    await s.compact(5);
+    assert.deepEqual(s.segmentNames(), ['wal-0000000002-00000000000000000006.log']);
+    assert.equal(fingerprint(s), fingerprint(model));
+    await s.close();
+    const again = await DiskStorage.open(dir, PEERS, { ...quiet, segmentBytes: 500 });
+    assert.equal(fingerprint(again), fingerprint(model));
+    await again.save({ entries: [ent(6, 2, 8)] });
+    await again.close();
+  }));
