@@ -16,6 +16,9 @@
  *   transition only the one returning first is tried (it dominates the others). The rest are tried best
  *   first, "just in time" as in Lowe's variant: the op whose return closes the window, then ops producing
  *   a value a waiting read needs, then other required ops, then optional ones.
+ * - An optional (`info`) operation is tried only if it makes some minimal operation feasible that is not
+ *   feasible now. In any linearization an optional operation can be moved later until just before such an
+ *   operation, or dropped (if a blind write or nothing observes its effect first), so this loses nothing.
  * - Success when every required operation is linearized; failure when the root has nothing left to try.
  */
 import { ABSENT, Kind, step, type ModelOp } from './register.js';
@@ -99,20 +102,27 @@ export function searchRegister(ops: readonly ModelOp[], deadline: number): Searc
 
   const candidates = (state: number): number[] => {
     const { calls, blocker } = window();
+    // States in which some minimal operation, infeasible now, would become feasible.
     const wanted = new Set<number>();
+    let anyOther = false;
     for (const o of calls) {
       const m = ops[o] as ModelOp;
-      if (isReadOnly(m)) {
-        if (step(state, m) >= 0) return [o];
-        if (m.kind === Kind.Read) wanted.add(m.a);
-      } else if (m.kind === Kind.Cas && !m.optional && step(state, m) < 0) wanted.add(m.a);
+      if (step(state, m) >= 0) {
+        if (isReadOnly(m)) return [o];
+        continue;
+      }
+      if (m.kind === Kind.Read || m.kind === Kind.Cas) wanted.add(m.a);
+      else if (m.kind === Kind.DeleteFail) wanted.add(ABSENT);
+      else anyOther = true; // a failed cas or a delete: any other state enables it
     }
     // Candidates with the same transition are interchangeable but for their deadlines: the one returning
     // first dominates (swapping the two in any linearization keeps it valid), so only it is tried.
     const byTransition = new Map<string, number>();
     for (const o of calls) {
       const m = ops[o] as ModelOp;
-      if (step(state, m) < 0) continue;
+      const ns = step(state, m);
+      if (ns < 0) continue;
+      if (m.optional && !wanted.has(ns) && !(anyOther && ns !== state)) continue;
       const t = `${m.kind}:${m.a}:${m.b}`;
       const other = byTransition.get(t);
       if (other === undefined || (ops[other] as ModelOp).op.completeTime > m.op.completeTime) byTransition.set(t, o);
