@@ -10,11 +10,14 @@ const [ops = 100_000, keys = 50, processes = 30, timeoutRate = 0.01] = process.a
 
 function run(label: string, h: HistoryEvent[]): void {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const r = checkLinearizable(h, { timeoutMs: 120_000 });
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const verdict = r.ok ? 'linearizable' : r.timedOut ? 'timed out' : `violation on ${r.failure?.key}`;
   console.log(
-    `${label}: ${r.checkedOps} ops, ${r.keys} keys, ${processes} processes → ${verdict} in ${ms.toFixed(0)} ms`,
+    `${label}: ${r.checkedOps} ops, ${r.keys} keys, ${processes} processes → ${verdict} in ${ms.toFixed(0)} ms (${cpuMs.toFixed(0)} ms CPU)`,
   );
 }
 
