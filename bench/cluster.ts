@@ -47,23 +47,16 @@ async function drive(urls: readonly string[], o: Options): Promise<RunResult> {
     .map((url, i) => ({ url, connections: per[i] }))
     .filter((r) => r.connections > 0)
     .map(({ url, connections }, i) => {
-      let n = i * 7919;
-      return autocannon({
-        url,
-        connections,
-        duration: o.duration,
-        pipelining: 1,
-        requests: [
-          {
-            method: o.op === 'put' ? 'PUT' : 'GET',
-            headers: o.op === 'put' ? { 'content-type': 'application/json' } : {},
-            setupRequest: (req) => {
-              const k = n++ % o.keys;
-              return { ...req, path: `/kvs/bench-${k}${suffix}`, body: o.op === 'put' ? VALUE : undefined };
-            },
-          },
-        ],
-      });
+      // Prebuilt requests (autocannon builds each once), cycling over distinct keys; every connection walks
+      // the same list from its own position in time, so keys are spread and shared.
+      const distinct = Math.min(o.keys, 256);
+      const requests = Array.from({ length: distinct }, (_, j) => ({
+        method: o.op === 'put' ? ('PUT' as const) : ('GET' as const),
+        path: `/kvs/bench-${(i * 7919 + j * Math.max(1, Math.floor(o.keys / distinct))) % o.keys}${suffix}`,
+        headers: o.op === 'put' ? { 'content-type': 'application/json' } : {},
+        body: o.op === 'put' ? VALUE : undefined,
+      }));
+      return autocannon({ url, connections, duration: o.duration, pipelining: 1, requests });
     });
   const results = await Promise.all(runs);
   const total = results.reduce((s, r) => s + r.requests.total, 0);
