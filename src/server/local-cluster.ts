@@ -104,8 +104,8 @@ export class LocalCluster {
   startNode(id: number): Promise<void> {
     const cfg = this.configs.get(id);
     if (cfg === undefined) throw new Error(`no node ${id}`);
-    const child = spawn(process.execPath, [...this.nodeArgs, MAIN, '--config', cfg], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(process.execPath, [...this.nodeArgs, MAIN, '--config', cfg, '--exit-with-parent'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.procs.set(id, child);
     this.stderr.set(id, '');
