@@ -209,7 +209,18 @@ export function runSimulation(opts: SimOptions): SimResult {
       lastLeaderTerm = n.currentTerm;
       if (rng() >= strikeNewLeaders) continue;
       const inc = h.crashes;
-      queue.schedule(Math.floor(rng() * (churn ? 30 : 8)), () => {
+      // At once (before its first messages arrive) or a few round trips later. Under leader churn, the
+      // leader's own-term entries may also be lost meanwhile, while its older entries get through.
+      let delay = rng() < 0.5 ? 0 : Math.floor(rng() * (churn ? 30 : 8));
+      if (churn && delay > 0 && rng() < 0.5) {
+        const leader = h.id;
+        const term = n.currentTerm;
+        net.dropIf = (m) => m.from === leader && m.type === 'app' && (m.entries ?? []).some((e) => e.term === term);
+        fault('lose-new-entries', `${leader} term ${term}`);
+        delay += 10;
+      }
+      queue.schedule(delay, () => {
+        net.dropIf = null;
         if (!h.up || h.crashes !== inc || queue.now >= faultMs) return;
         // The leader comes back shortly, so that the pattern can repeat many times in one run.
         const back = 10 + Math.floor(rng() * 150);
