@@ -186,7 +186,7 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
       return { data, node_id: id, count: Object.keys(data).length };
     });
 
-    a.post('/replicate', async (req) => {
+    a.post('/replicate', { bodyLimit: 256 * 1024 * 1024 }, async (req) => {
       if (isLeader) throw new HttpError(409, 'The leader does not accept replication');
       const body = req.body as { entries?: unknown } | undefined;
       if (body !== null && typeof body === 'object' && Array.isArray(body.entries)) {
