@@ -64,7 +64,6 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
   const catchUpTimeoutMs = opts.catchUpTimeoutMs ?? 3000;
   const app = createHttpServer({ limits, logger: opts.logger ?? false });
   const metrics: ModeMetrics = new ModeMetrics(MODE, (): number => replica.store.liveCount);
-  let gateRef: FailureGate | undefined;
   const replica: Replica = new Replica(
     {
       nodeId: id,
@@ -74,7 +73,7 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
       peerTimeoutMs: opts.peerTimeoutMs ?? 1000,
       tombstoneTtlMs: opts.tombstoneTtlMs ?? 24 * 3600 * 1000,
       batchSize: opts.batchSize ?? 1000,
-      isFailed: () => gateRef?.failed ?? false,
+      isFailed: () => gate.failed,
     },
     metrics,
   );
@@ -102,7 +101,6 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
   }
 
   const gate = new FailureGate({ internalPaths: ['/replicate', '/sync/digest', '/sync/keys', '/data'], catchUp });
-  gateRef = gate;
   gate.install(app, () => id);
   metrics.install(app);
   registerRoutes(app);
