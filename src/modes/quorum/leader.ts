@@ -156,7 +156,8 @@ export class QuorumReplicator {
 
   /**
    * Writes `key` locally with the next version, replicates it to all followers concurrently and resolves
-   * once W of them acknowledged (ok) or once that became impossible or the write timeout passed (not ok).
+   * once W of them acknowledged (ok), or — not ok — once every follower answered or failed without W acks, or
+   * the write timeout passed (so a 503 reports every ack that arrived in time).
    * Replication to the remaining followers continues in the background either way, and the write is not
    * undone on the leader when the quorum is missed.
    */
@@ -183,7 +184,7 @@ export class QuorumReplicator {
           settled++;
           if (ok) acks++;
           if (acks >= required) finish(true);
-          else if (n - settled + acks < required) finish(false);
+          else if (settled === n) finish(false);
         });
       }
       if (n < required) finish(false);
