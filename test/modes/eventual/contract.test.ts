@@ -4,6 +4,9 @@ import { startEventualNode, type RunningNode } from '../../../src/modes/eventual
 import { freePorts } from '../../../src/modes/common/spawn.js';
 import { waitForConvergence } from '../../../src/check/convergence.js';
 
+/** A guard against a hung test, not a timing assertion: the machine may be heavily loaded. */
+const CALL_TIMEOUT_MS = 15_000;
+
 // In-process replicas (the child-process path is covered by convergence.test.ts).
 let nodes: RunningNode[] = [];
 let ports: number[] = [];
@@ -24,7 +27,7 @@ async function call(method: string, url: string, body?: unknown) {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(3000),
+    signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
 }
@@ -51,7 +54,7 @@ test('/kvs contract: created, replaced, found, deleted, 404s, with timestamp and
   assert.deepEqual([r.status, r.body.result], [200, 'replaced']);
   const report = await waitForConvergence(
     nodes.map((n) => n.url),
-    { timeoutMs: 2000 },
+    { timeoutMs: 10_000 },
   );
   assert.ok(report.converged);
   r = await call('GET', `${b.url}/kvs/color`);
@@ -105,7 +108,7 @@ test('concurrent writes to one key: every replica ends with the highest timestam
   const winner = `from-${stamps[stamps.length - 1].i}`;
   const report = await waitForConvergence(
     nodes.map((n) => n.url),
-    { timeoutMs: 2000 },
+    { timeoutMs: 10_000 },
   );
   assert.ok(report.converged);
   for (const n of nodes) assert.equal((await call('GET', `${n.url}/kvs/contended`)).body.value, winner);
@@ -124,7 +127,7 @@ test('a failed replica refuses clients and peers; on recover it pulls only what 
 
 async function failAndRecover([a, b, c]: RunningNode[]): Promise<void> {
   await Promise.all(Array.from({ length: 60 }, (_, i) => call('PUT', `${a.url}/kvs/bulk-${i}`, { value: i })));
-  assert.ok((await waitForConvergence([a.url, b.url, c.url], { timeoutMs: 2000 })).converged);
+  assert.ok((await waitForConvergence([a.url, b.url, c.url], { timeoutMs: 10_000 })).converged);
 
   assert.equal((await call('POST', `${c.url}/admin/fail`)).body.status, 'failed');
   const refused = await call('GET', `${c.url}/kvs/bulk-1`);
@@ -147,5 +150,5 @@ async function failAndRecover([a, b, c]: RunningNode[]): Promise<void> {
   assert.ok(pulled >= 4 && pulled <= 8, `pulled ${pulled}`);
   assert.equal((await call('GET', `${c.url}/kvs/bulk-30`)).body.value, 'changed-30');
   assert.equal((await call('GET', `${c.url}/kvs/bulk-7`)).status, 404);
-  assert.ok((await waitForConvergence([a.url, b.url, c.url], { timeoutMs: 2000 })).converged);
+  assert.ok((await waitForConvergence([a.url, b.url, c.url], { timeoutMs: 10_000 })).converged);
 }

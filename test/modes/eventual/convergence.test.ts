@@ -9,10 +9,16 @@ import {
 } from '../../../src/check/convergence.js';
 import { compareHlc, parseHlc, type Hlc } from '../../../src/modes/eventual/hlc.js';
 
+/** A guard against a hung test, not a timing assertion: the machine may be heavily loaded. */
+const CALL_TIMEOUT_MS = 15_000;
+
 // Three eventual replicas as child processes, anti-entropy every 100 ms.
 const AE_MS = 100;
-/** The stated bound: once writes stop and every replica is up, all replicas are identical within this. */
-const CONVERGENCE_BOUND_MS = 3000;
+/**
+ * The stated bound: once writes stop and every replica is up, all replicas are identical within this. It is
+ * about 2 intervals plus a round when the machine is idle; the margin is for a loaded 2-core CI machine.
+ */
+const CONVERGENCE_BOUND_MS = 10_000;
 
 let ports: number[] = [];
 const nodes: SpawnedNode[] = [];
@@ -41,7 +47,7 @@ async function call(method: string, url: string, body?: unknown) {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(3000),
+    signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
@@ -78,7 +84,7 @@ after(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
 });
 
-test('random workload with failures and recoveries: replicas converge and no acknowledged write is lost', async () => {
+test('random workload with failures and recoveries: replicas converge and no acknowledged write is lost', async (t) => {
   const seed = Number(process.env.EVENTUAL_SEED ?? Date.now() % 1_000_000);
   const rand = rng(seed);
   const acked: AckedWrite<Hlc>[] = [];
@@ -134,6 +140,9 @@ test('random workload with failures and recoveries: replicas converge and no ack
   assert.ok(
     report.converged,
     `seed ${seed}: not converged in ${CONVERGENCE_BOUND_MS} ms: ${JSON.stringify(report.divergences.slice(0, 3))}`,
+  );
+  t.diagnostic(
+    `seed ${seed}: ${acked.length} writes acknowledged, ${rejected} refused; converged in ${report.elapsedMs} ms`,
   );
   const lost = findLostWrites(acked, finalState(report.snapshots[0]), compareHlc);
   assert.deepEqual(lost, [], `seed ${seed}: lost acknowledged writes`);

@@ -5,13 +5,16 @@ import { startQuorumNode, type RunningNode } from '../../../src/modes/quorum/ind
 import { VersionedStore } from '../../../src/modes/quorum/store.js';
 import { freePorts } from '../../../src/modes/common/spawn.js';
 
+/** A guard against a hung test, not a timing assertion: the machine may be heavily loaded. */
+const CALL_TIMEOUT_MS = 15_000;
+
 async function call(method: string, url: string, body?: unknown) {
   const res = await fetch(url, {
     method,
     redirect: 'manual',
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
+    signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
 }
@@ -64,7 +67,7 @@ test('W = 1: at least one follower holds the write when the leader answers; the 
       assert.ok((r.body.acks as number) >= 1);
       const version = r.body.version as number;
       assert.ok((await holders(c.followerUrls, 'w1', version)) >= 1);
-      assert.ok(await waitFor(async () => (await holders(c.followerUrls, 'w1', version)) === 3, 2000));
+      assert.ok(await waitFor(async () => (await holders(c.followerUrls, 'w1', version)) === 3, 10_000));
     }
   } finally {
     await Promise.all([c.leader, ...c.followers].map((n) => n.close()));
@@ -97,7 +100,7 @@ test('a follower down: W = N fails with 503, W < N succeeds; a restarted leader 
     assert.deepEqual([got.body.value, got.body.version], ['d', 4]);
     const again = await call('POST', `${c.leader.url}/write`, { key: 'k', value: 'e' });
     assert.deepEqual([again.status, again.body.version], [200, 5]);
-    assert.ok(await waitFor(async () => (await holders(c.followerUrls, 'k', 5)) === 3, 2000));
+    assert.ok(await waitFor(async () => (await holders(c.followerUrls, 'k', 5)) === 3, 10_000));
   } finally {
     await Promise.all([c.leader, ...c.followers].map((n) => n.close()));
   }
@@ -129,7 +132,7 @@ test('/admin/fail on a follower: it answers 503, misses writes, and has them on 
       await waitFor(async () => {
         const s = await call('GET', `${c.leader.url}/status`);
         return (s.body.peers as { url: string; missed_keys: number }[]).every((p) => p.missed_keys === 0);
-      }, 2000),
+      }, 10_000),
     );
   } finally {
     await Promise.all([c.leader, ...c.followers].map((n) => n.close()));
