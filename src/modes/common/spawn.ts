@@ -24,7 +24,7 @@ export function spawnModeNode(
   mode: 'quorum' | 'eventual',
   args: readonly string[],
   env: Record<string, string> = {},
-  startTimeoutMs = 10_000,
+  startTimeoutMs = 30_000,
 ): Promise<SpawnedNode> {
   const child = spawn(process.execPath, [mainScript(mode), ...args], {
     env: { ...process.env, ...env },
