@@ -52,7 +52,10 @@ export class ArgReader {
   }
 }
 
-/** Prints the readiness line the spawn helper waits for and stops the node cleanly on SIGTERM / SIGINT. */
+/**
+ * Prints the readiness line the spawn helper waits for and stops the node cleanly on SIGTERM / SIGINT, or
+ * when its parent goes away (stdin closes) if started by `spawnModeNode`.
+ */
 export function announceAndHandleSignals(
   info: Record<string, unknown> & { listening: string },
   close: () => Promise<void>,
@@ -69,4 +72,9 @@ export function announceAndHandleSignals(
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  if (process.env.QUORUMKV_EXIT_WITH_PARENT === '1') {
+    process.stdin.on('end', stop);
+    process.stdin.on('error', stop);
+    process.stdin.resume();
+  }
 }

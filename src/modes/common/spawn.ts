@@ -27,8 +27,9 @@ export function spawnModeNode(
   startTimeoutMs = 30_000,
 ): Promise<SpawnedNode> {
   const child = spawn(process.execPath, [mainScript(mode), ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The child watches its stdin and stops when it closes, so it never outlives this process.
+    env: { ...process.env, ...env, QUORUMKV_EXIT_WITH_PARENT: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
