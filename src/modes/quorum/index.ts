@@ -5,8 +5,9 @@
  * `startQuorumNode(opts)` options (the runnable entry `main.ts` maps flags and environment onto them):
  * - `role`: `'leader'` or `'follower'`; `id`: node id (default `leader` / `follower-<port>`);
  *   `host` (default 127.0.0.1) and `port` (0 = any free port).
- * - leader: `followers` (follower base URLs), `writeQuorum` (W, 1..N, default N... or `WRITE_QUORUM`),
- *   `minDelay` / `maxDelay` (simulated one-way replication delay in ms, default 0.1 and 1),
+ * - leader: `followers` (follower base URLs), `writeQuorum` (W, 1..N), `minDelay` / `maxDelay` (simulated
+ *   one-way replication delay in ms). When these three are not given, the environment variables
+ *   `WRITE_QUORUM`, `MIN_DELAY` and `MAX_DELAY` are used, else N, 0.1 and 1.
  *   `writeTimeoutMs` (default 2000), `replicateTimeoutMs` (default 1000), `repairIntervalMs` (default 300).
  * - follower: `leaderUrl` (required), `leaderId` (default `leader`), `catchUpTimeoutMs` (default 5000).
  * - `limits` (key/value size limits), `logger` (Fastify/pino logging, default off).
@@ -55,6 +56,14 @@ export interface RunningNode {
 }
 
 const MODE = 'quorum';
+
+function envNumber(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v.trim() === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${JSON.stringify(v)}`);
+  return n;
+}
 const DATA_TIMEOUT_MS = 2000;
 
 export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningNode> {
@@ -64,11 +73,14 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
   const followers = opts.followers ?? [];
   if (isLeader && followers.length === 0) throw new Error('a quorum leader needs at least one follower');
   if (!isLeader && !opts.leaderUrl) throw new Error('a quorum follower needs the leader URL');
-  const writeQuorum = opts.writeQuorum ?? followers.length;
+  const writeQuorum = opts.writeQuorum ?? envNumber('WRITE_QUORUM') ?? followers.length;
   if (isLeader && (!Number.isInteger(writeQuorum) || writeQuorum < 1 || writeQuorum > followers.length)) {
     throw new Error(`WRITE_QUORUM must be an integer in 1..${followers.length}, got ${writeQuorum}`);
   }
-  const delay = new SimulatedDelay(opts.minDelay ?? 0.1, opts.maxDelay ?? 1);
+  const delay = new SimulatedDelay(
+    opts.minDelay ?? envNumber('MIN_DELAY') ?? 0.1,
+    opts.maxDelay ?? envNumber('MAX_DELAY') ?? 1,
+  );
   const store = new VersionedStore();
   const app = createHttpServer({ limits, logger: opts.logger ?? false });
   let id = opts.id ?? (isLeader ? 'leader' : '');
