@@ -92,8 +92,11 @@ test('random workload with failures and recoveries: replicas converge and no ack
   let rejected = 0;
   const keys = Array.from({ length: 25 }, (_, i) => `key-${i}`);
 
+  let chaosSteps = 0;
+  // Each worker does at least `ops` operations and keeps going until the chaos loop failed and recovered
+  // replicas several times, however fast the machine is.
   const worker = async (w: number, ops: number) => {
-    for (let i = 0; i < ops; i++) {
+    for (let i = 0; i < ops || chaosSteps < 8; i++) {
       const r = Math.floor(rand() * 3);
       const key = keys[Math.floor(rand() * keys.length)];
       const url = `${urls()[r]}/kvs/${key}`;
@@ -127,6 +130,7 @@ test('random workload with failures and recoveries: replicas converge and no ack
         assert.equal(res.body.status, 'serving');
         failed = undefined;
       }
+      chaosSteps++;
     }
   };
   let done = false;
