@@ -65,7 +65,9 @@ export function runSimulation(opts: SimOptions): SimResult {
 
   const hosts = new Map<NodeId, SimHost>();
   const net = new SimNetwork(queue, rng, (m: Message) => {
-    log?.(`${queue.now} ${formatMessage(m)}`);
+    if (log && ((m.type !== 'heartbeat' && m.type !== 'heartbeat-resp') || m.context)) {
+      log(`${queue.now} ${formatMessage(m)}`);
+    }
     hosts.get(m.to)?.receive(m);
   });
   const snapshotThreshold = 40 + Math.floor(rng() * 160);
@@ -265,7 +267,13 @@ export function runSimulation(opts: SimOptions): SimResult {
     for (const c of clients) c.healedAt = queue.now;
     queue.runUntil(faultMs + healedMs, afterStep);
     for (const c of clients) c.stop();
-    queue.runUntil(faultMs + healedMs + 5000, afterStep);
+    // Drain: until every client is idle and every replica has applied the same index (at most 5 s).
+    const drainEnd = faultMs + healedMs + 5000;
+    while (queue.now < drainEnd) {
+      queue.runUntil(queue.now + 50, afterStep);
+      const applied = hostList.map((h) => h.sm?.appliedIndex ?? -1);
+      if (clients.every((c) => !c.busy) && applied.every((a) => a === applied[0])) break;
+    }
   }
 
   violations.unshift(...checker.violations);
