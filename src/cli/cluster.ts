@@ -1,0 +1,176 @@
+/**
+ * `quorumkv cluster`: a local N-node cluster as child processes of `quorumkv serve`.
+ *
+ * Writes `<data>/cluster.json`, starts one `serve` child per node (same Node binary and main.js), prefixes
+ * their output with the node id, prints the endpoints and a ready line once every node answers /health.
+ * SIGINT / SIGTERM are forwarded to the children (by PID), which are awaited (SIGKILL after 10 s).
+ * A child that dies on its own ends the cluster with exit code 1 (the others are stopped), unless
+ * `--restart` is given: then it is restarted after a second, keeping its data.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { localClusterFile } from './config.js';
+
+export interface ClusterOptions {
+  readonly nodes: number;
+  readonly host: string;
+  readonly basePeerPort: number;
+  readonly baseHttpPort: number;
+  readonly data: string;
+  readonly restart: boolean;
+  /** Extra `serve` flags for every node (tunables, --no-forward, --log-level). */
+  readonly serveArgs: readonly string[];
+  /** Time to wait for every node's /health, in ms. */
+  readonly readyTimeoutMs: number;
+  /** Script each child runs with `serve ...` arguments (default: this CLI's main.js). */
+  readonly script?: string;
+  /** Stops the cluster like a signal would (for embedding and tests). */
+  readonly signal?: AbortSignal;
+  /** Delay before restarting a dead node with `restart` (default 1000 ms). */
+  readonly restartDelayMs?: number;
+}
+
+export interface ClusterIO {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const MAIN_SCRIPT = fileURLToPath(new URL('./main.js', import.meta.url));
+const STOP_GRACE_MS = 10_000;
+
+interface Child {
+  readonly id: number;
+  proc: ChildProcess;
+  exited: Promise<void>;
+}
+
+async function healthy(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) });
+    await res.arrayBuffer();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the cluster until a signal (exit code 0) or an unexpected child death (exit code 1). */
+export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<number> {
+  const dataDir = path.resolve(o.data);
+  mkdirSync(dataDir, { recursive: true });
+  const configFile = path.join(dataDir, 'cluster.json');
+  writeFileSync(configFile, localClusterFile(o.nodes, o.host, o.basePeerPort, o.baseHttpPort));
+  const urls = Array.from({ length: o.nodes }, (_, i) => `http://${o.host}:${o.baseHttpPort + i}`);
+
+  let stopping = false;
+  let exitCode = 0;
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const children = new Map<number, Child>();
+
+  const start = (id: number): Child => {
+    const args = [
+      o.script ?? MAIN_SCRIPT,
+      'serve',
+      '--config',
+      configFile,
+      '--id',
+      String(id),
+      '--data-dir',
+      path.join(dataDir, `node-${id}`),
+      ...o.serveArgs,
+    ];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const [stream, write] of [
+      [proc.stdout, io.out],
+      [proc.stderr, io.err],
+    ] as const) {
+      if (stream !== null) createInterface({ input: stream }).on('line', (l) => write(`[node ${id}] ${l}`));
+    }
+    const exited = new Promise<void>((resolve) => {
+      proc.on('exit', (code, signal) => {
+        resolve();
+        if (stopping) return;
+        io.err(`node ${id} (pid ${proc.pid}) exited unexpectedly (${signal ?? `code ${code}`})`);
+        if (o.restart) {
+          setTimeout(() => {
+            if (stopping) return;
+            io.out(`restarting node ${id}`);
+            children.set(id, start(id));
+          }, o.restartDelayMs ?? 1000);
+        } else {
+          exitCode = 1;
+          void stopAll();
+        }
+      });
+      proc.on('error', (err) => io.err(`node ${id}: cannot start: ${err.message}`));
+    });
+    return { id, proc, exited };
+  };
+
+  const stopAll = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    const live = [...children.values()].filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
+    for (const c of live) c.proc.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      for (const c of live) {
+        if (c.proc.exitCode === null && c.proc.signalCode === null) {
+          io.err(`node ${c.id} did not stop in ${STOP_GRACE_MS / 1000} s: killing pid ${c.proc.pid}`);
+          c.proc.kill('SIGKILL');
+        }
+      }
+    }, STOP_GRACE_MS);
+    await Promise.all(live.map((c) => c.exited));
+    clearTimeout(timer);
+    io.out('cluster stopped');
+    finish();
+  };
+
+  const onSignal = (sig: NodeJS.Signals): void => {
+    io.out(`${sig}: stopping the cluster`);
+    void stopAll();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const onAbort = (): void => {
+    io.out('stop requested: stopping the cluster');
+    void stopAll();
+  };
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+
+  for (let id = 1; id <= o.nodes; id++) children.set(id, start(id));
+  io.out(`starting ${o.nodes} nodes, data under ${dataDir}`);
+  urls.forEach((u, i) => io.out(`  node ${i + 1}: ${u}  (peer ${o.host}:${o.basePeerPort + i})`));
+
+  const deadline = Date.now() + o.readyTimeoutMs;
+  const up = new Set<number>();
+  while (!stopping && up.size < urls.length) {
+    await Promise.all(
+      urls.map(async (u, i) => {
+        if (!up.has(i) && (await healthy(u))) up.add(i);
+      }),
+    );
+    if (up.size === urls.length) {
+      io.out(`cluster ready: ${urls.join(',')}`);
+      io.out('press Ctrl-C to stop');
+      break;
+    }
+    if (Date.now() > deadline) {
+      io.err(`nodes not healthy after ${o.readyTimeoutMs} ms: ${urls.filter((_, i) => !up.has(i)).join(', ')}`);
+      exitCode = 1;
+      void stopAll();
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  await finished;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  o.signal?.removeEventListener('abort', onAbort);
+  return exitCode;
+}

@@ -1,0 +1,195 @@
+/** The `quorumkv` command line (commander). `buildProgram` is separate from main.ts so tests can drive it. */
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { runCluster } from './cluster.js';
+import { ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
+import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
+import { runServe } from './serve.js';
+
+export interface CliIO extends KvIO {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Set the process exit code (tests capture it). */
+  exit(code: number): void;
+}
+
+export const processIO: CliIO = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+  env: process.env,
+  exit: (code) => {
+    process.exitCode = code;
+  },
+};
+
+/** Flags shared by the tunable-taking commands (serve, cluster), in kebab case. */
+const TUNABLE_FLAGS: readonly [string, string, string][] = [
+  ['tick-ms', 'QKV_TICK_MS', `Raft tick interval in ms (default ${DEFAULTS.tickMs})`],
+  ['election-ticks', 'QKV_ELECTION_TICKS', `election timeout in ticks (default ${DEFAULTS.electionTicks})`],
+  ['heartbeat-ticks', 'QKV_HEARTBEAT_TICKS', `heartbeat interval in ticks (default ${DEFAULTS.heartbeatTicks})`],
+  [
+    'snapshot-threshold',
+    'QKV_SNAPSHOT_THRESHOLD',
+    `applied entries between snapshots (default ${DEFAULTS.snapshotThreshold})`,
+  ],
+  [
+    'request-timeout-ms',
+    'QKV_REQUEST_TIMEOUT_MS',
+    `client request timeout before a 503, in ms (default ${DEFAULTS.requestTimeoutMs})`,
+  ],
+  ['max-key-bytes', 'QKV_MAX_KEY_BYTES', `largest key in bytes (default ${DEFAULTS.maxKeyBytes})`],
+  ['max-value-bytes', 'QKV_MAX_VALUE_BYTES', `largest value in bytes (default ${DEFAULTS.maxValueBytes})`],
+];
+
+function addTunables(cmd: Command): Command {
+  for (const [flag, env, help] of TUNABLE_FLAGS) cmd.addOption(new Option(`--${flag} <n>`, `${help}; env ${env}`));
+  cmd.option('--no-forward', 'followers answer 307 to the leader instead of forwarding; env QKV_FORWARD=false');
+  cmd.addOption(new Option('--log-level <level>', 'log level; env QKV_LOG_LEVEL (default warn)').choices(LOG_LEVELS));
+  return cmd;
+}
+
+function addEndpoints(cmd: Command, io: CliIO): Command {
+  return cmd
+    .option(
+      '-e, --endpoints <urls>',
+      'comma-separated node URLs; env QKV_ENDPOINTS (default: the local cluster)',
+      io.env.QKV_ENDPOINTS ?? DEFAULT_ENDPOINTS,
+    )
+    .option('--timeout-ms <n>', 'time limit of one HTTP attempt in ms');
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** `throwOnExit`: commander throws a CommanderError instead of exiting (for tests). */
+export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolean } = {}): Command {
+  const program = new Command('quorumkv');
+  if (opts.throwOnExit === true) program.exitOverride();
+  program
+    .version(packageVersion())
+    .description('quorumkv: a replicated key-value store (Raft). Run a node, a local cluster, or talk to one.')
+    .showHelpAfterError()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+    });
+
+  addTunables(
+    program
+      .command('serve')
+      .description('run one node, configured by flags, QKV_* environment variables or a cluster config file')
+      .option('--id <n>', 'this node id, 1..N; env QKV_ID')
+      .option('--peers <list>', 'peer transport addresses "1=127.0.0.1:7001,2=..." incl. this node; env QKV_PEERS')
+      .option('--http <host:port>', 'HTTP listen address (default 127.0.0.1:<8080+id>); env QKV_HTTP')
+      .option('--peer-http <list>', 'HTTP addresses of the nodes "1=127.0.0.1:8081,..."; env QKV_PEER_HTTP')
+      .option('--data-dir <dir>', 'data directory (default ./data/node-<id>); env QKV_DATA_DIR')
+      .option('--config <file>', 'JSON cluster config {"nodes":[{"id","peer","http"}...]}; env QKV_CONFIG')
+      .addOption(new Option('--mode <mode>', 'replication mode; env QKV_MODE (default raft)').choices(MODES)),
+  ).action(async (flags: ServeFlags) => {
+    let cfg;
+    try {
+      cfg = parseServeConfig(flags, io.env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      io.err(`error: ${err.message}`);
+      return io.exit(2);
+    }
+    try {
+      await runServe(cfg, io);
+    } catch (err) {
+      io.err(`error: ${(err as Error).message}`);
+      io.exit(1);
+    }
+  });
+
+  addTunables(
+    program
+      .command('cluster')
+      .description('run a local N-node cluster as child processes (data under ./data); Ctrl-C stops it')
+      .option('-n, --nodes <n>', 'number of nodes', '3')
+      .option('--host <host>', 'address every node listens on', '127.0.0.1')
+      .option('--base-http-port <port>', 'HTTP port of node 1 (node i gets base+i-1)', '8081')
+      .option('--base-peer-port <port>', 'peer transport port of node 1', '7001')
+      .option('--data <dir>', 'data directory', './data')
+      .option('--restart', 'restart a node that dies instead of stopping the cluster'),
+  ).action(
+    async (
+      flags: Record<string, string | boolean | undefined> & {
+        nodes: string;
+        host: string;
+        baseHttpPort: string;
+        basePeerPort: string;
+        data: string;
+      },
+    ) => {
+      const ints = { nodes: flags.nodes, 'base-http-port': flags.baseHttpPort, 'base-peer-port': flags.basePeerPort };
+      for (const [name, v] of Object.entries(ints)) {
+        if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) {
+          io.err(`error: --${name}: expected a positive integer, got "${v}"`);
+          return io.exit(2);
+        }
+      }
+      const serveArgs: string[] = [];
+      for (const [flag] of TUNABLE_FLAGS) {
+        const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+        const v = flags[key];
+        if (typeof v === 'string') serveArgs.push(`--${flag}`, v);
+      }
+      if (flags.forward === false) serveArgs.push('--no-forward');
+      if (typeof flags.logLevel === 'string') serveArgs.push('--log-level', flags.logLevel);
+      const code = await runCluster(
+        {
+          nodes: Number(flags.nodes),
+          host: flags.host,
+          baseHttpPort: Number(flags.baseHttpPort),
+          basePeerPort: Number(flags.basePeerPort),
+          data: flags.data,
+          restart: flags.restart === true,
+          serveArgs,
+          readyTimeoutMs: 30_000,
+        },
+        io,
+      );
+      io.exit(code);
+    },
+  );
+
+  addEndpoints(program.command('put <key> <value>'), io)
+    .description('write a value (parsed as JSON if it is valid JSON, else taken as a string)')
+    .action(async (key: string, value: string, flags: CommonFlags) =>
+      io.exit(await kvCommands.put(io, flags, key, value)),
+    );
+
+  addEndpoints(program.command('get <key>'), io)
+    .description('read a key; prints its value as JSON')
+    .addOption(new Option('--consistency <level>', 'read level').choices(['linearizable', 'lease', 'stale']))
+    .option('--meta', 'print the whole answer (value, revision, version, leader)')
+    .action(async (key: string, flags: CommonFlags & { consistency?: string; meta?: boolean }) =>
+      io.exit(await kvCommands.get(io, flags, key)),
+    );
+
+  addEndpoints(program.command('del <key>'), io)
+    .description('delete a key')
+    .action(async (key: string, flags: CommonFlags) => io.exit(await kvCommands.del(io, flags, key)));
+
+  addEndpoints(program.command('list [prefix]'), io)
+    .description('list keys with a prefix, in key order: one "key<TAB>value" line each')
+    .option('--limit <n>', 'at most this many keys')
+    .option('--after <key>', 'start after this key (the next page)')
+    .action(async (prefix: string | undefined, flags: CommonFlags & { limit?: string; after?: string }) =>
+      io.exit(await kvCommands.list(io, flags, prefix)),
+    );
+
+  addEndpoints(program.command('status'), io)
+    .description('a table of every node: id, url, role, term, commit, applied, leader, health')
+    .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
+
+  return program;
+}

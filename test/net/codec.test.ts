@@ -1,0 +1,168 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CodecError,
+  FrameDecoder,
+  FrameTooLargeError,
+  decodeFrameBody,
+  encodeFrame,
+  encodeHelloBody,
+  encodeMessageBody,
+  joinFrames,
+} from '../../src/net/codec.js';
+import fc from 'fast-check';
+import type { EntryType, Message, MessageType } from '../../src/raft/types.js';
+import { msg, norm } from './helpers.js';
+
+const ALL_TYPES: MessageType[] = [
+  'prevote',
+  'prevote-resp',
+  'vote',
+  'vote-resp',
+  'app',
+  'app-resp',
+  'heartbeat',
+  'heartbeat-resp',
+  'snap',
+  'snap-resp',
+  'timeout-now',
+];
+
+function sample(type: MessageType, i: number): Message {
+  switch (type) {
+    case 'app':
+      return msg(type, 1, 2, {
+        entries: [
+          { index: 11, term: 3, type: 'noop', data: new Uint8Array(0) },
+          { index: 12, term: 3, type: 'normal', data: new Uint8Array([1, 2, 3, 255]) },
+        ],
+      });
+    case 'app-resp':
+      return msg(type, 2, 1, { reject: true, rejectHint: 7, logTerm: 1 });
+    case 'snap':
+      return msg(type, 1, 3, {
+        snapshot: {
+          metadata: { index: 100, term: 4, peers: [1, 2, 3] },
+          offset: 4096,
+          totalSize: 9000,
+          data: new Uint8Array([9, 8, 7]),
+        },
+      });
+    case 'heartbeat':
+    case 'heartbeat-resp':
+      return msg(type, 1, 2, { context: 42 + i });
+    case 'vote':
+      return msg(type, 3, 1, { context: 1 });
+    default:
+      return msg(type, 1 + (i % 3), 2, { reject: i % 2 === 0 });
+  }
+}
+
+test('every message type round-trips, optional fields stay absent, bytes come back as Uint8Array', () => {
+  ALL_TYPES.forEach((type, i) => {
+    const m = sample(type, i);
+    const f = decodeFrameBody(encodeMessageBody(m));
+    assert.equal(f.kind, 'message');
+    if (f.kind !== 'message') return;
+    assert.deepEqual(norm(f.message), norm(m));
+    for (const k of ['entries', 'reject', 'rejectHint', 'context', 'snapshot'] as const) {
+      assert.equal(k in f.message, k in m, `${type}: field ${k}`);
+    }
+    for (const e of f.message.entries ?? []) assert.ok(e.data instanceof Uint8Array);
+    if (f.message.snapshot) assert.ok(f.message.snapshot.data instanceof Uint8Array);
+  });
+});
+
+test('hello frames carry the sender id', () => {
+  const f = decodeFrameBody(encodeHelloBody(7));
+  assert.deepEqual(f, { kind: 'hello', version: 1, id: 7 });
+});
+
+test('FrameDecoder reassembles frames split at every byte boundary and joined in one chunk', () => {
+  const msgs = ALL_TYPES.map(sample);
+  const stream = Buffer.concat(msgs.map(encodeFrame));
+  // one byte at a time
+  const dec = new FrameDecoder(1 << 20);
+  const bodies: Buffer[] = [];
+  for (let i = 0; i < stream.length; i++) bodies.push(...dec.push(stream.subarray(i, i + 1)));
+  assert.equal(bodies.length, msgs.length);
+  assert.equal(dec.buffered, 0);
+  bodies.forEach((b, i) => {
+    const f = decodeFrameBody(b);
+    assert.ok(f.kind === 'message');
+    assert.deepEqual(norm(f.message), norm(msgs[i] as Message));
+  });
+  // all at once, via joinFrames
+  const dec2 = new FrameDecoder(1 << 20);
+  const joined = joinFrames(msgs.map(encodeMessageBody));
+  assert.deepEqual(joined, stream);
+  assert.equal(dec2.push(joined).length, msgs.length);
+});
+
+test('FrameDecoder rejects a header announcing more than the limit', () => {
+  const dec = new FrameDecoder(100);
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(101);
+  assert.throws(() => dec.push(head), FrameTooLargeError);
+});
+
+test('malformed bodies are rejected with CodecError', () => {
+  const bad: Buffer[] = [
+    Buffer.from([0xc1]), // never-used msgpack byte
+    encodeHelloBody(1).subarray(0, 2), // truncated
+    Buffer.from(JSON.stringify({ a: 1 })),
+  ];
+  for (const b of bad) assert.throws(() => decodeFrameBody(b), CodecError);
+  // a structurally valid array with a wrong field type
+  const body = encodeMessageBody(msg('app', 1, 2));
+  const tampered = Buffer.from(body);
+  tampered[2] = 0xc0; // the message type code becomes nil
+  assert.throws(() => decodeFrameBody(tampered), CodecError);
+});
+
+test('property: random messages round-trip through frames split at random points', () => {
+  const bytes = fc.uint8Array({ maxLength: 64 }).map((b) => new Uint8Array(b));
+  const entry = fc.record({
+    index: fc.nat(),
+    term: fc.nat(),
+    type: fc.constantFrom<EntryType>('normal', 'noop'),
+    data: bytes,
+  });
+  const message = fc.record(
+    {
+      type: fc.constantFrom(...ALL_TYPES),
+      from: fc.integer({ min: 1, max: 9 }),
+      to: fc.integer({ min: 1, max: 9 }),
+      term: fc.nat(),
+      logTerm: fc.nat(),
+      index: fc.nat(),
+      commit: fc.nat(),
+      entries: fc.array(entry, { maxLength: 4 }),
+      reject: fc.boolean(),
+      rejectHint: fc.nat(),
+      context: fc.nat(),
+      snapshot: fc.record({
+        metadata: fc.record({ index: fc.nat(), term: fc.nat(), peers: fc.array(fc.integer({ min: 1, max: 9 })) }),
+        offset: fc.nat(),
+        totalSize: fc.nat(),
+        data: bytes,
+      }),
+    },
+    { requiredKeys: ['type', 'from', 'to', 'term', 'logTerm', 'index', 'commit'] },
+  );
+  fc.assert(
+    fc.property(fc.array(message, { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 50 }), (msgs, step) => {
+      const stream = joinFrames(msgs.map(encodeMessageBody));
+      const dec = new FrameDecoder(1 << 20);
+      const got: Message[] = [];
+      for (let i = 0; i < stream.length; i += step) {
+        for (const b of dec.push(stream.subarray(i, i + step))) {
+          const f = decodeFrameBody(b);
+          if (f.kind === 'message') got.push(f.message);
+        }
+      }
+      assert.deepEqual(norm(got), norm(msgs));
+    }),
+    { numRuns: 200 },
+  );
+});
