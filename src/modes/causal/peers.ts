@@ -28,7 +28,7 @@ export async function peerRequest(
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     try {
       parsed = text.length > 0 ? JSON.parse(text) : undefined;
     } catch {

@@ -51,9 +51,12 @@ export function buildCausalApp(
   const httpLimits: Limits = { maxKeyBytes: limits.maxKeyChars * 4, maxValueBytes: limits.maxValueBytes };
   const app = createHttpServer({ limits: httpLimits, logger });
 
+  // The causal API sends metadata in the body of GET requests, which Fastify skips by default.
+  app.addHttpMethod('GET', { hasBody: true, overrideExisting: true });
   // Fastify's default JSON parser rejects an empty body; GET and DELETE often carry none, so accept it.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+  // Bodies are JSON whatever their declared type (clients such as `curl -d` send form content types).
+  const parseJson = (_req: FastifyRequest, text: string | Buffer, done: (e: Error | null, body?: unknown) => void) => {
     const s = typeof text === 'string' ? text : text.toString('utf8');
     if (s.trim().length === 0) return done(null, undefined);
     try {
@@ -61,7 +64,10 @@ export function buildCausalApp(
     } catch (e) {
       done(new HttpError(400, `Malformed JSON body: ${(e as Error).message}`), undefined);
     }
-  });
+  };
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJson);
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('*', { parseAs: 'string' }, parseJson);
 
   const clientGuard = (): void => {
     if (node.failed) throw unavailable('Node is failed');
