@@ -9,8 +9,8 @@ export const MAIN = fileURLToPath(new URL('../../../src/modes/causal/main.js', i
 /** Fast tunables so failure detection and anti-entropy fit in a unit-test budget. */
 export const FAST_ENV: Record<string, string> = {
   QKV_CAUSAL_SYNC_MS: '100',
-  QKV_CAUSAL_PEER_TIMEOUT_MS: '300',
-  QKV_CAUSAL_FAIL_THRESHOLD: '3',
+  QKV_CAUSAL_PEER_TIMEOUT_MS: '1000',
+  QKV_CAUSAL_FAIL_THRESHOLD: '4',
   QKV_CAUSAL_DEP_WAIT_MS: '150',
 };
 

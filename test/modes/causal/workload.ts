@@ -139,3 +139,36 @@ export async function runWorkload(rs: readonly ReplicaProcess[], o: WorkloadOpti
   }
   return { history, unavailable, indeterminate, faults };
 }
+
+/**
+ * A scripted session: cut the third replica off, write at the first, read the write back at the third with
+ * the write's metadata (a correct replica answers 503 until it has the write), heal, read again until served.
+ * Returns the recorded operations and how many 503s the cut-off read got.
+ */
+export async function probeSession(rs: readonly ReplicaProcess[]): Promise<{ history: CausalOp[]; refused: number }> {
+  const [r1, r2, r3] = rs as [ReplicaProcess, ReplicaProcess, ReplicaProcess];
+  const history: CausalOp[] = [];
+  const client = 'probe';
+  await call(r3.url, 'POST', '/admin/partition', { peers: [r1.address, r2.address] });
+  const w = await call(r1.url, 'PUT', '/kvs/probe', { value: 'probe-1', 'causal-metadata': null });
+  if (w.status !== 201 && w.status !== 200) throw new Error(`probe write failed: ${w.status}`);
+  history.push({ client, type: 'put', key: 'probe', value: 'probe-1' });
+  let meta = w.body['causal-metadata'];
+  let refused = 0;
+  const read = async (): Promise<boolean> => {
+    const g = await call(r3.url, 'GET', '/kvs/probe', { 'causal-metadata': meta });
+    if (g.status === 503) {
+      refused++;
+      return false;
+    }
+    const v = g.body.value;
+    history.push({ client, type: 'get', key: 'probe', value: g.status === 404 ? null : String(v) });
+    meta = g.body['causal-metadata'] ?? meta;
+    return true;
+  };
+  await read();
+  await call(r3.url, 'POST', '/admin/heal');
+  const deadline = Date.now() + 10_000;
+  while (!(await read()) && Date.now() < deadline) await sleep(50);
+  return { history, refused };
+}
