@@ -57,7 +57,11 @@ export async function spawnReplica(
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`replica ${address} did not start: ${stderr}`)), 15_000);
+    // Generous: the shared 2-core machine can be very loaded. A replica that does not start is killed.
+    const timer = setTimeout(() => {
+      if (proc.pid !== undefined && proc.exitCode === null) process.kill(proc.pid, 'SIGKILL');
+      reject(new Error(`replica ${address} did not start within 40 s: ${stderr}`));
+    }, 40_000);
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();

@@ -11,7 +11,7 @@ import { probeSession, runWorkload } from './workload.js';
 test('randomized workload with partitions: 0 causal violations, and replicas converge', async (t) => {
   const rs = await spawnCluster(3);
   try {
-    const res = await runWorkload(rs, { durationMs: 8000, clients: 6, keys: 5, seed: 42, faultEveryMs: 600 });
+    const res = await runWorkload(rs, { durationMs: 6000, clients: 6, keys: 5, seed: 42, faultEveryMs: 600 });
     const report = checkCausal(res.history);
     t.diagnostic(
       `causal workload: ${formatCausalReport(report)}; 503s ${res.unavailable}, ` +
@@ -50,7 +50,7 @@ test('planted bug (dependency check skipped): the checker reports violations', a
   const rs = await spawnCluster(3, { NODE_ENV: 'test', QKV_CAUSAL_SKIP_DEPS: '1' });
   try {
     const res = await runWorkload(rs, {
-      durationMs: 8000,
+      durationMs: 5000,
       clients: 6,
       // Many keys: a cut-off replica then still holds old values that clients have seen overwritten.
       keys: 10,
