@@ -14,7 +14,7 @@ test('randomized workload with partitions: 0 causal violations, and replicas con
     const res = await runWorkload(rs, { durationMs: 6000, clients: 6, keys: 5, seed: 42, faultEveryMs: 600 });
     const report = checkCausal(res.history);
     t.diagnostic(
-      `causal workload: ${formatCausalReport(report)}; 503s ${res.unavailable}, ` +
+      `causal workload: ${formatCausalReport(report).replaceAll('\n', '; ')}; 503s ${res.unavailable}, ` +
         `indeterminate ${res.indeterminate}, faults ${res.faults}`,
     );
     // The shared 2-core machine may be slow; even then the run must do real work.
@@ -60,14 +60,14 @@ test('planted bug (dependency check skipped): the checker reports violations', a
       stopWhen: (h) => checkCausal(h).violations.length > 0,
     });
     const random = checkCausal(res.history);
-    t.diagnostic(`planted bug, random workload: ${formatCausalReport(random, 3)}`);
+    t.diagnostic(`planted bug, random workload: ${formatCausalReport(random, 3).replaceAll('\n', '; ')}`);
     // The scripted session hits the bug every time: the cut-off replica serves a read it cannot cover.
     const probe = await probeSession(rs);
     assert.equal(probe.refused, 0);
     const probeReport = checkCausal(probe.history);
     assert.ok(probeReport.counts['read-your-writes'] >= 1, formatCausalReport(probeReport));
     const all = checkCausal([...res.history, ...probe.history]);
-    t.diagnostic(`planted bug, whole history: ${formatCausalReport(all, 3)}`);
+    t.diagnostic(`planted bug, whole history: ${formatCausalReport(all, 3).replaceAll('\n', '; ')}`);
     assert.ok(all.violations.length > 0, 'skipping the dependency check must be caught');
   } finally {
     await Promise.all(rs.map((r) => r.kill()));

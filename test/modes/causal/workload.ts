@@ -54,11 +54,16 @@ export async function runWorkload(rs: readonly ReplicaProcess[], o: WorkloadOpti
     let meta: unknown = null;
     let at = pick(rs);
     let n = 0;
+    let follow: string | undefined;
     while (!stop && Date.now() < deadline) {
-      if (rand() < 0.3) at = pick(rs);
-      const key = `k${Math.floor(rand() * o.keys)}`;
+      // Half the reads are followed by a write of the same key at the same replica (read-modify-write), which
+      // makes the dependency visible in the history; otherwise the client may move to another replica.
+      const rmw = follow;
+      follow = undefined;
+      if (rmw === undefined && rand() < 0.3) at = pick(rs);
+      const key = rmw ?? `k${Math.floor(rand() * o.keys)}`;
       const r = rand();
-      const type = r < 0.4 ? 'put' : r < 0.5 ? 'delete' : 'get';
+      const type = rmw !== undefined ? 'put' : r < 0.4 ? 'put' : r < 0.5 ? 'delete' : 'get';
       const value = `${id}-${n++}`;
       const body = type === 'put' ? { value, 'causal-metadata': meta } : { 'causal-metadata': meta };
       const method = type === 'put' ? 'PUT' : type === 'delete' ? 'DELETE' : 'GET';
@@ -97,6 +102,7 @@ export async function runWorkload(rs: readonly ReplicaProcess[], o: WorkloadOpti
         throw new Error(`unexpected ${res.status} ${JSON.stringify(res.body)} for ${method} at ${at.address}`);
       }
       if (got !== undefined) meta = got;
+      if (type === 'get' && rand() < 0.5) follow = key;
     }
   };
 
