@@ -64,6 +64,10 @@ export interface PeerHealth {
   lastOk: number;
   /** An exchange is under way (the health loop does not stack them). */
   busy: boolean;
+  /** The peer's incarnation (process lifetime) last seen; undefined before the first contact. */
+  incarnation: string | undefined;
+  /** The next exchange asks for the peer's whole store (first contact, or the peer restarted). */
+  needFull: boolean;
 }
 
 /**
@@ -92,7 +96,8 @@ export class View {
 
   /** Adds to the view; false if it was there already. */
   add(addr: string): boolean {
-    if (addr !== this.self && !this.known.has(addr)) this.known.set(addr, { failures: 0, lastOk: 0, busy: false });
+    if (addr !== this.self && !this.known.has(addr))
+      this.known.set(addr, { failures: 0, lastOk: 0, busy: false, incarnation: undefined, needFull: true });
     if (this.members.has(addr)) return false;
     this.members.add(addr);
     return true;

@@ -52,6 +52,8 @@ export class CausalReplica {
   readonly failThreshold: number;
   readonly dependencyWaitMs: number;
   readonly skipDeps: boolean;
+  /** Identifies this process's lifetime: peers notice a restart (and its lost memory) when it changes. */
+  readonly incarnation = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
   readonly counters = { broadcasts: 0, broadcastFailures: 0, syncs: 0, syncFailures: 0, dependency503: 0 };
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -118,11 +120,14 @@ export class CausalReplica {
           peer,
           'POST',
           '/internal/sync',
-          { vc: this.state.clock() },
+          { vc: h.needFull ? {} : this.state.clock(), inc: this.incarnation },
           this.peerTimeoutMs,
         );
         if (reply !== undefined && reply.status === 200 && !this.failed && !this.blocked.has(peer)) {
+          const full = h.needFull;
           ok = this.mergeReply(reply.body);
+          if (ok && full) h.needFull = false;
+          if (ok) this.noteIncarnation(peer, (reply.body as Record<string, unknown>).inc);
         }
       }
     } finally {
@@ -213,9 +218,31 @@ export class CausalReplica {
     for (const w of [...this.waiters]) w();
   }
 
-  /** Clock and delta answered to a peer's anti-entropy request. */
-  syncReply(peerVc: VectorClock): { vc: VectorClock; entries: Write[] } {
+  /**
+   * Clock and delta answered to a peer's anti-entropy request. `peerInc` is the asker's incarnation: a peer
+   * that restarted lost its memory, so its sequence numbers may repeat ones some replica already counts; the
+   * next exchange with every peer then fetches its whole store instead of a delta.
+   */
+  syncReply(
+    peer: string | undefined,
+    peerVc: VectorClock,
+    peerInc: unknown,
+  ): { vc: VectorClock; entries: Write[]; inc: string } {
+    if (peer !== undefined) this.noteIncarnation(peer, peerInc);
     const vc = this.state.clock();
-    return { vc, entries: leq(vc, peerVc) ? [] : this.state.entriesSince(peerVc) };
+    return { vc, entries: leq(vc, peerVc) ? [] : this.state.entriesSince(peerVc), inc: this.incarnation };
+  }
+
+  private noteIncarnation(peer: string, inc: unknown): void {
+    const h = this.view.health(peer);
+    if (h === undefined || typeof inc !== 'string') return;
+    if (h.incarnation !== undefined && h.incarnation !== inc) {
+      // Any replica may hold writes of the old incarnation that deltas would now skip: fetch everything once.
+      for (const p of this.view.knownPeers()) {
+        const ph = this.view.health(p);
+        if (ph !== undefined) ph.needFull = true;
+      }
+    }
+    h.incarnation = inc;
   }
 }

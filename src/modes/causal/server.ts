@@ -168,9 +168,11 @@ export function buildCausalApp(
   });
   app.post('/internal/sync', async (req) => {
     internalGuard(req);
-    const vc = parseClock(bodyObject(req.body).vc);
+    const body = bodyObject(req.body);
+    const vc = parseClock(body.vc);
     if (typeof vc === 'string') throw new HttpError(400, vc);
-    return node.syncReply(vc);
+    const from = req.headers[FROM_HEADER];
+    return node.syncReply(typeof from === 'string' ? from : undefined, vc, body.inc);
   });
 
   app.get('/health', async (_req, reply) => {
