@@ -35,13 +35,6 @@ export function clockSum(c: Readonly<VectorClock>): number {
   return s;
 }
 
-/** The entries of `need` that `have` lacks: replica → how many writes from it are missing. */
-export function missing(need: Readonly<VectorClock>, have: Readonly<VectorClock>): VectorClock {
-  const out: VectorClock = {};
-  for (const [k, v] of Object.entries(need)) if (v > (have[k] ?? 0)) out[k] = v - (have[k] ?? 0);
-  return out;
-}
-
 /**
  * Parses causal metadata sent by a client or a peer: `null`/absent/empty string means "no dependencies",
  * a JSON string is decoded (header transport), otherwise it must be an object of non-negative integers.

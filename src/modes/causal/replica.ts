@@ -2,7 +2,7 @@
  * One causal replica's behaviour apart from HTTP routing: startup (announce, copy the store), the peer loop
  * (health checks + anti-entropy), write broadcast, failure simulation and the client dependency check.
  */
-import { leq, missing, parseClock, type VectorClock } from './clock.js';
+import { leq, parseClock, type VectorClock } from './clock.js';
 import { peerRequest, View } from './peers.js';
 import { CausalState, parseWrite, type Write } from './state.js';
 
@@ -207,11 +207,6 @@ export class CausalReplica {
     if (this.state.satisfies(deps)) return true;
     this.counters.dependency503++;
     return false;
-  }
-
-  /** What this replica lacks of `deps` (for status / debugging). */
-  lacking(deps: VectorClock): VectorClock {
-    return missing(deps, this.state.clock());
   }
 
   private wake(): void {

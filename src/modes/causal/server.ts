@@ -199,6 +199,7 @@ export function buildCausalApp(
     vector_clock: node.state.clock(),
     keys: node.state.liveKeyCount(),
     pending_writes: node.state.pendingCount(),
+    store_updates: node.state.storeUpdates,
     counters: node.counters,
   }));
   app.get('/metrics', async (_req, reply) => {

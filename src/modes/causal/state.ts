@@ -51,8 +51,8 @@ export class CausalState {
   private readonly store = new Map<string, Write>();
   private readonly pending = new Map<string, Write>();
   private readonly maxPending: number;
-  /** Writes applied, by any path; for status and metrics. */
-  appliedCount = 0;
+  /** Times a key's entry changed (local writes, deliveries, merges); for status and metrics. */
+  storeUpdates = 0;
 
   constructor(
     readonly self: string,
@@ -180,7 +180,7 @@ export class CausalState {
     const cur = this.store.get(w.key);
     if (cur !== undefined && compareWrites(w, cur) <= 0) return false;
     this.store.set(w.key, w);
-    this.appliedCount++;
+    this.storeUpdates++;
     return true;
   }
 }
