@@ -75,6 +75,10 @@ test('bad input: long keys (characters, not bytes), missing value, bad JSON, bad
   assert.deepEqual(res, { status: 400, body: { error: 'Key is too long' } });
   res = await call(r.url, 'PUT', `/kvs/${encodeURIComponent('é'.repeat(50))}`, { value: 1 });
   assert.equal(res.status, 201); // 50 characters, 100 bytes
+  res = await call(r.url, 'PUT', '/kvs/big', { value: 'x'.repeat(1024 * 1024), 'causal-metadata': null });
+  assert.deepEqual(res, { status: 413, body: { error: 'Value is too large' } });
+  res = await call(r.url, 'PUT', '/kvs/big', { value: 'x'.repeat(2 * 1024 * 1024) });
+  assert.deepEqual(res, { status: 413, body: { error: 'Value is too large' } });
   res = await call(r.url, 'PUT', '/kvs/k', { 'causal-metadata': null });
   assert.deepEqual(res, { status: 400, body: { error: 'PUT request does not specify a value' } });
   const raw = await callRaw(r.url, 'PUT', '/kvs/k', '{"value":');
