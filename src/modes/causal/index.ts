@@ -66,3 +66,35 @@ export async function startCausalCluster(
   }
   return out;
 }
+
+/** The parts of the CLI's node configuration a causal replica uses (structurally typed, no import needed). */
+export interface CausalNodeConfigLike {
+  readonly http: { readonly host: string; readonly port: number };
+  /** HTTP address of every node, this one included; becomes the view. */
+  readonly peerHttp?: ReadonlyMap<unknown, { readonly host: string; readonly port: number }>;
+  readonly maxValueBytes?: number;
+}
+
+/**
+ * Starter for `quorumkv serve --mode causal`: the socket address is the node's HTTP address and the view its
+ * known HTTP addresses; `SOCKET_ADDRESS` / `VIEW` in the environment take precedence, as the contract asks.
+ */
+export async function startCausalNode(
+  cfg: CausalNodeConfigLike,
+  tunables: Omit<CausalReplicaOptions, 'socketAddress' | 'view'> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CausalReplicaHandle> {
+  const socketAddress = env.SOCKET_ADDRESS || `${cfg.http.host}:${cfg.http.port}`;
+  const fromConfig = [...(cfg.peerHttp?.values() ?? [])].map((a) => `${a.host}:${a.port}`);
+  const view = env.VIEW
+    ? env.VIEW.split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+    : fromConfig;
+  return startCausalReplica({
+    maxValueBytes: cfg.maxValueBytes,
+    ...tunables,
+    socketAddress,
+    view: view.length > 0 ? view : [socketAddress],
+  });
+}

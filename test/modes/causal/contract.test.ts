@@ -1,6 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  startCausalNode,
   startCausalReplica,
   causalClusterAddresses,
   type CausalReplicaHandle,
@@ -141,4 +142,31 @@ test('health, status, metrics, fail and recover', async () => {
 
 test('cluster addresses helper', () => {
   assert.deepEqual(causalClusterAddresses(3, 8090), ['127.0.0.1:8090', '127.0.0.1:8091', '127.0.0.1:8092']);
+});
+
+test('CLI starter: socket address and view from the node config, or from SOCKET_ADDRESS / VIEW', async () => {
+  const [a, b] = await freeAddresses(2);
+  const [host, port] = a!.split(':');
+  const other = { host: '127.0.0.1', port: Number(b!.split(':')[1]) };
+  const cfg = {
+    http: { host: host!, port: Number(port) },
+    peerHttp: new Map([
+      [1, { host: host!, port: Number(port) }],
+      [2, other],
+    ]),
+  };
+  const n = await startCausalNode(cfg, { syncIntervalMs: 100 }, {});
+  try {
+    assert.equal(n.url, `http://${a}`);
+    assert.deepEqual((await call(n.url, 'GET', '/view')).body.view, [a, b].sort());
+  } finally {
+    await n.close();
+  }
+  const m = await startCausalNode(cfg, { syncIntervalMs: 100 }, { SOCKET_ADDRESS: b!, VIEW: `${b}` });
+  try {
+    assert.equal(m.url, `http://${b}`);
+    assert.deepEqual((await call(m.url, 'GET', '/view')).body.view, [b]);
+  } finally {
+    await m.close();
+  }
 });
