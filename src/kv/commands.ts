@@ -5,7 +5,7 @@
  * msgpack (field `v`, `iv`, `cv`): a JSON value then round-trips exactly (key order, `__proto__` keys,
  * integers vs floats) and every replica parses the same text into the same value.
  */
-import { Packr } from 'msgpackr';
+import { pack, unpack } from '../util/msgpack.js';
 import { jsonError, type JsonValue } from './json.js';
 
 /** `"<client-id>:<seq>"` of the HTTP contract, split. `seq` is a non-negative safe integer. */
@@ -67,8 +67,6 @@ export interface TxnCommand {
 
 export type Command = PutCommand | DeleteCommand | TxnCommand;
 
-const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
-
 type Wire = Record<string, unknown>;
 
 function encodeRequestId(w: Wire, id: RequestId | undefined): void {
@@ -111,7 +109,7 @@ export function encodeCommand(cmd: Command): Uint8Array {
       break;
   }
   encodeRequestId(w, cmd.requestId);
-  return packr.pack(w);
+  return pack(w);
 }
 
 /** A log entry whose bytes are not a valid command. */
@@ -219,7 +217,7 @@ function list<T>(w: Wire, field: string, each: (x: unknown) => T): T[] {
 export function decodeCommand(bytes: Uint8Array): Command {
   let w: unknown;
   try {
-    w = packr.unpack(bytes);
+    w = unpack(bytes);
   } catch {
     fail('entry is not valid msgpack');
   }

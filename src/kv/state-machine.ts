@@ -3,7 +3,7 @@
  * deterministic: no clocks, no randomness, no dependence on Map insertion history that a snapshot would
  * not reproduce. Replicas applying the same entries reach identical state, results and snapshot bytes.
  */
-import { Packr } from 'msgpackr';
+import { pack, unpack } from '../util/msgpack.js';
 import {
   decodeCommand,
   InvalidCommandError,
@@ -19,7 +19,6 @@ import { DEFAULT_SESSION_LIMITS, SessionTable, type SessionLimits, type SessionS
 
 export type { ApplyResult, KeyRecord, TxnOpResult, WriteResult } from './results.js';
 
-const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 const SNAPSHOT_FORMAT = 1;
 
 function conditionsHold(cur: KeyRecord | undefined, c: WriteConditions): boolean {
@@ -196,7 +195,7 @@ export class KvStateMachine {
       const r = this.records.get(k) as KeyRecord;
       keys.push(k, JSON.stringify(r.value), r.version, r.revision, r.createRevision);
     }
-    return packr.pack([SNAPSHOT_FORMAT, this.applied, keys, this.sessions.snapshot()]);
+    return pack([SNAPSHOT_FORMAT, this.applied, keys, this.sessions.snapshot()]);
   }
 
   /** Replaces the whole state with a snapshot's. Throws (changing nothing) if the bytes are malformed. */
@@ -226,7 +225,7 @@ const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSaf
 function decodeSnapshot(bytes: Uint8Array): { applied: number; records: KeyRecord[]; sessions: SessionSnapshot } {
   let raw: unknown;
   try {
-    raw = packr.unpack(bytes);
+    raw = unpack(bytes);
   } catch {
     bad('not msgpack');
   }

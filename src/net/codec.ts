@@ -12,7 +12,13 @@
  * Decoding validates every field, so a corrupt or hostile frame is rejected with a CodecError instead of
  * reaching the Raft core.
  */
-import { Packr } from 'msgpackr';
+import { pack as packBytes, unpack } from '../util/msgpack.js';
+
+/** msgpack as a Buffer view (no copy), for socket writes. */
+function pack(value: unknown): Buffer {
+  const u = packBytes(value);
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
 import type { Entry, EntryType, Message, MessageType, NodeId, SnapshotChunk } from '../raft/types.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -53,8 +59,6 @@ export class FrameTooLargeError extends CodecError {
   }
 }
 
-const packr = new Packr({ useRecords: false, moreTypes: false });
-
 function packEntry(e: Entry): unknown[] {
   return [e.index, e.term, e.type === 'noop' ? 1 : 0, e.data];
 }
@@ -67,7 +71,7 @@ function packChunk(s: SnapshotChunk): unknown[] {
 export function encodeMessageBody(m: Message): Buffer {
   const code = MESSAGE_CODE.get(m.type);
   if (code === undefined) throw new CodecError(`unknown message type ${String(m.type)}`);
-  return packr.pack([
+  return pack([
     KIND_MESSAGE,
     code,
     m.from,
@@ -85,7 +89,7 @@ export function encodeMessageBody(m: Message): Buffer {
 }
 
 export function encodeHelloBody(id: NodeId): Buffer {
-  return packr.pack([KIND_HELLO, PROTOCOL_VERSION, id]);
+  return pack([KIND_HELLO, PROTOCOL_VERSION, id]);
 }
 
 /** Prefixes each body with its length and joins them into one buffer, ready for a single socket write. */
@@ -146,7 +150,7 @@ function decodeChunk(v: unknown): SnapshotChunk {
 export function decodeFrameBody(body: Uint8Array): Frame {
   let v: unknown;
   try {
-    v = packr.unpack(body);
+    v = unpack(body);
   } catch (err) {
     throw new CodecError(`undecodable frame: ${(err as Error).message}`);
   }

@@ -30,6 +30,8 @@ export class SimNetwork {
   private readonly cut = new Set<string>();
   sent = 0;
   dropped = 0;
+  /** A targeted loss: messages matching it are dropped (set by a nemesis for a while). */
+  dropIf: ((m: Message) => boolean) | null = null;
 
   constructor(
     private readonly queue: EventQueue,
@@ -66,7 +68,7 @@ export class SimNetwork {
   send(m: Message): void {
     this.sent++;
     const c = this.conditions;
-    if (this.isCut(m.from, m.to) || this.rng() < c.loss) {
+    if (this.isCut(m.from, m.to) || this.rng() < c.loss || this.dropIf?.(m)) {
       this.dropped++;
       return;
     }

@@ -17,6 +17,11 @@ export interface SimOptions {
   readonly healedMs?: number;
   readonly plantedBugs?: readonly PlantedBug[];
   readonly trace?: boolean;
+  /**
+   * `mixed` (default) draws every fault kind at random; `leader-churn` strikes nearly every new leader
+   * soon after it wins and sends one entry per append, the ground of the paper's Figure 8.
+   */
+  readonly profile?: 'mixed' | 'leader-churn';
 }
 
 export interface SimResult {
@@ -60,11 +65,14 @@ export function runSimulation(opts: SimOptions): SimResult {
 
   const hosts = new Map<NodeId, SimHost>();
   const net = new SimNetwork(queue, rng, (m: Message) => {
-    log?.(`${queue.now} ${formatMessage(m)}`);
+    if (log && ((m.type !== 'heartbeat' && m.type !== 'heartbeat-resp') || m.context)) {
+      log(`${queue.now} ${formatMessage(m)}`);
+    }
     hosts.get(m.to)?.receive(m);
   });
   const snapshotThreshold = 40 + Math.floor(rng() * 160);
-  const oneEntryPerAppend = rng() < 0.3;
+  const churn = opts.profile === 'leader-churn';
+  const oneEntryPerAppend = churn || rng() < 0.3;
   // How often faults strike: from every 20-120 ms to every 50-350 ms.
   const faultGap = rng() < 0.4 ? [20, 100] : [50, 300];
   for (const id of ids) {
@@ -191,7 +199,55 @@ export function runSimulation(opts: SimOptions): SimResult {
   };
   scheduleFaults();
 
-  const afterStep = () => checker.afterStep(hostList);
+  // A nemesis that targets fresh leaders: cut off or crash a node soon after it wins, before its no-op
+  // spreads. This makes the interleavings of the paper's Figure 8 common.
+  const strikeNewLeaders = churn ? 0.9 : rng() < 0.5 ? 0.3 + rng() * 0.6 : 0;
+  let lastLeaderTerm = 0;
+  const watchLeaders = () => {
+    if (strikeNewLeaders === 0 || queue.now >= faultMs) return;
+    for (const h of hostList) {
+      const n = h.node;
+      if (!h.up || !n || n.currentRole !== 'leader' || n.currentTerm <= lastLeaderTerm) continue;
+      lastLeaderTerm = n.currentTerm;
+      if (rng() >= strikeNewLeaders) continue;
+      const inc = h.crashes;
+      // At once (before its first messages arrive) or a few round trips later. Under leader churn, the
+      // leader's own-term entries may also be lost meanwhile, while its older entries get through.
+      let delay = rng() < 0.5 ? 0 : Math.floor(rng() * (churn ? 30 : 8));
+      if (churn && delay > 0 && rng() < 0.5) {
+        const leader = h.id;
+        const term = n.currentTerm;
+        net.dropIf = (m) => m.from === leader && m.type === 'app' && (m.entries ?? []).some((e) => e.term === term);
+        fault('lose-new-entries', `${leader} term ${term}`);
+        delay += 10;
+      }
+      queue.schedule(delay, () => {
+        net.dropIf = null;
+        if (!h.up || h.crashes !== inc || queue.now >= faultMs) return;
+        // The leader comes back shortly, so that the pattern can repeat many times in one run.
+        const back = 10 + Math.floor(rng() * 150);
+        if (rng() < 0.5) {
+          h.crash(rng);
+          fault('crash-new-leader', `${h.id}`);
+          queue.schedule(back, () => {
+            if (!h.up) h.start();
+          });
+        } else {
+          net.heal();
+          net.partition(
+            [h.id],
+            ids.filter((x) => x !== h.id),
+          );
+          fault('isolate-new-leader', `${h.id}`);
+          queue.schedule(back, () => net.heal());
+        }
+      });
+    }
+  };
+  const afterStep = () => {
+    checker.afterStep(hostList);
+    watchLeaders();
+  };
   const violations: string[] = [];
   try {
     runPhases();
@@ -211,7 +267,13 @@ export function runSimulation(opts: SimOptions): SimResult {
     for (const c of clients) c.healedAt = queue.now;
     queue.runUntil(faultMs + healedMs, afterStep);
     for (const c of clients) c.stop();
-    queue.runUntil(faultMs + healedMs + 5000, afterStep);
+    // Drain: until every client is idle and every replica has applied the same index (at most 5 s).
+    const drainEnd = faultMs + healedMs + 5000;
+    while (queue.now < drainEnd) {
+      queue.runUntil(queue.now + 50, afterStep);
+      const applied = hostList.map((h) => h.sm?.appliedIndex ?? -1);
+      if (clients.every((c) => !c.busy) && applied.every((a) => a === applied[0])) break;
+    }
   }
 
   violations.unshift(...checker.violations);

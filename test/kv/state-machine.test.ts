@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Packr } from 'msgpackr';
+import { pack } from '../../src/util/msgpack.js';
 import { KvStateMachine } from '../../src/kv/state-machine.js';
 import { encodeCommand, type Command } from '../../src/kv/commands.js';
 import { renderResult } from '../../src/kv/results.js';
@@ -170,7 +170,7 @@ test('malformed entries yield invalid and change nothing; indexes must increase'
   const sm = new KvStateMachine();
   sm.apply(1, enc({ op: 'put', key: 'a', value: 1 }));
   const before = sm.snapshot();
-  const p = new Packr({ useRecords: false });
+  const p = { pack };
   const bad: Uint8Array[] = [
     new Uint8Array([0xc1]),
     new Uint8Array(0),
@@ -246,7 +246,7 @@ test('snapshot/restore reproduces state and sessions; corrupt snapshots throw an
   assert.deepEqual(copy.apply(3, retry), sm.apply(3, retry));
   assert.deepEqual(copy.get('x')?.value, [1, { a: null }]);
   assert.throws(() => copy.restore(new Uint8Array([1, 2, 3])), /Malformed kv snapshot/);
-  assert.throws(() => copy.restore(new Packr({ useRecords: false }).pack([1, 5, ['k'], [[], []]])), /Malformed/);
+  assert.throws(() => copy.restore(pack([1, 5, ['k'], [[], []]])), /Malformed/);
   assert.equal(copy.appliedIndex, 3);
   assert.equal(copy.size, 2);
 });

@@ -96,27 +96,31 @@ test('Figure 8: an entry of an earlier term is never committed by counting repli
   assert.equal(c.get(5).status().term, 3);
   assert.equal(c.logOf(5), '1@1 2@2 3@3', "S5's no-op stays local");
   c.crash(5);
-  // (c) S1 restarts and is elected in term 4 by S1, S2, S3; it replicates the old X (3@2) to S3, but not yet
-  // its own no-op. X now sits on a majority (S1, S2, S3) but must not be committed.
+  // (c) S1 restarts and is elected in term 4 by S1, S2, S3. S2 already holds X and takes S1's no-op 4@4; S3 gets
+  // X (3@2) but not the no-op. X is now on a majority (S1, S2, S3) — counting replicas would commit it — but
+  // it is of an earlier term, so it must stay uncommitted until an entry of term 4 reaches a majority.
   c.restart(1);
   const noopOfTerm4 = (m: Message) => m.type === 'app' && (m.entries ?? []).some((e) => e.term === 4);
   let probedS3 = false;
   elect(c, 1, (m) => {
     if (only([1, 2, 3])(m)) return true;
-    if (!noopOfTerm4(m)) return false;
-    if (m.to === 3 && !probedS3) return !(probedS3 = true); // S3 lacks X: it rejects this probe
+    if (!noopOfTerm4(m) || m.to !== 3) return false;
+    if (!probedS3) return !(probedS3 = true); // S3 lacks X: it rejects this probe
     return true;
   });
   assert.equal(c.get(1).status().term, 4);
+  assert.equal(c.logOf(2), '1@1 2@2 3@2 4@4');
   assert.equal(c.logOf(3), '1@1 2@2 3@2', `X reached S3:\n${c.trace.join('\n')}`);
   assert.ok(c.trace.includes('1->3 app t4 prev=2/2 [3@2] c2'), 'S1 sends X to S3');
   assert.ok(c.trace.includes('3->1 app-resp t4 ok 3'), 'S3 acknowledges X');
+  assert.ok(c.trace.includes('2->1 app-resp t4 ok 4'), 'S2 acknowledges X and the no-op');
   assert.equal(c.get(1).status().commit, 2, 'X (term 2) must not be committed by counting replicas in term 4');
-  // (d) S1 crashes; S5 is elected in term 5 by S2, S3, S4 and overwrites X everywhere with its own entries.
+  // (d) S1 crashes; S5 is elected in term 5 by S3, S4, S5 (S2, holding 4@4, refuses) and overwrites X.
   c.crash(1);
   c.restart(5);
   c.outbox = [];
   elect(c, 5, only([2, 3, 4, 5]));
+  assert.ok(c.trace.includes('2->5 vote-resp t5 reject'), 'S2 refuses S5: its log (4@4) is more up to date');
   c.tick(5);
   c.settle(only([2, 3, 4, 5]));
   c.tick(5);

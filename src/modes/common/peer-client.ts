@@ -1,0 +1,72 @@
+/**
+ * A small JSON-over-HTTP client for node-to-node traffic. It uses Node's global `fetch` (undici underneath,
+ * keep-alive connections by default) and bounds every call with a timeout, so a down or slow peer never
+ * hangs the caller: the call rejects with a PeerError instead.
+ */
+
+/** A peer could not be reached, did not answer in time, or answered with something that is not JSON. */
+export class PeerError extends Error {
+  constructor(
+    readonly url: string,
+    message: string,
+  ) {
+    super(`${url}: ${message}`);
+    this.name = 'PeerError';
+  }
+}
+
+export interface PeerResponse<T = unknown> {
+  readonly status: number;
+  readonly body: T;
+}
+
+/** Sends one request with a JSON body (if any) and parses the JSON answer; any HTTP status resolves. */
+export async function requestJson<T = unknown>(
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  url: string,
+  body: unknown,
+  timeoutMs: number,
+): Promise<PeerResponse<T>> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    throw new PeerError(url, describe(err));
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw new PeerError(url, `reading the answer: ${describe(err)}`);
+  }
+  if (text.length === 0) return { status: res.status, body: undefined as T };
+  try {
+    return { status: res.status, body: JSON.parse(text) as T };
+  } catch {
+    throw new PeerError(url, `answer is not JSON (status ${res.status})`);
+  }
+}
+
+export function postJson<T = unknown>(url: string, body: unknown, timeoutMs: number): Promise<PeerResponse<T>> {
+  return requestJson<T>('POST', url, body, timeoutMs);
+}
+
+export function getJson<T = unknown>(url: string, timeoutMs: number): Promise<PeerResponse<T>> {
+  return requestJson<T>('GET', url, undefined, timeoutMs);
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'timed out';
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code) return `${err.message} (${cause.code})`;
+    return err.message;
+  }
+  return String(err);
+}
