@@ -1,0 +1,176 @@
+/**
+ * Local clusters for benchmarks and experiments, one call per mode: child processes on 127.0.0.1 with ports
+ * picked here, stopped by PID. Raft uses the server's LocalCluster harness; quorum and eventual the modes'
+ * spawners; causal replicas are spawned here with SOCKET_ADDRESS / VIEW.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalCluster } from '../server/local-cluster.js';
+import { spawnEventualCluster, spawnQuorumCluster } from '../modes/common/cluster.js';
+import { freePorts, type SpawnedNode } from '../modes/common/spawn.js';
+import type { BenchMode } from './adapters.js';
+
+export interface ClusterSpec {
+  readonly mode: BenchMode;
+  /** Raft nodes, eventual/causal replicas (default 3); quorum followers (default 5). */
+  readonly size?: number;
+  /** Quorum only. */
+  readonly writeQuorum?: number;
+  readonly minDelay?: number;
+  readonly maxDelay?: number;
+  /** Raft only: storage of the nodes (default disk, in a temporary directory). */
+  readonly storage?: 'disk' | 'memory';
+}
+
+export interface BenchCluster {
+  readonly mode: BenchMode;
+  /** Every node's base URL (quorum: the leader first). */
+  readonly nodes: readonly string[];
+  /** Where writes should go (quorum and raft: the leader). */
+  readonly writeNodes: readonly string[];
+  /** The raft harness, for the failover experiment. */
+  readonly raft?: LocalCluster;
+  stop(): Promise<void>;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const CAUSAL_MAIN = path.join(here, '..', 'modes', 'causal', 'main.js');
+
+/** Causal mode lives on its own branch; experiments include it only when its entry point is built. */
+export function causalAvailable(): boolean {
+  return existsSync(CAUSAL_MAIN);
+}
+
+/** Consecutive ports (the quorum/eventual layouts need them): a random base whose ports are free now. */
+async function consecutivePorts(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const ok = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        import('node:net').then(
+          (net) =>
+            new Promise<boolean>((resolve) => {
+              const s = net.createServer();
+              s.once('error', () => resolve(false));
+              s.listen(base + i, '127.0.0.1', () => s.close(() => resolve(true)));
+            }),
+        ),
+      ),
+    );
+    if (ok.every(Boolean)) return base;
+  }
+  throw new Error('no run of free ports found');
+}
+
+function spawnCausal(addr: string, view: readonly string[]): Promise<SpawnedNode> {
+  const child = spawn(process.execPath, [CAUSAL_MAIN], {
+    env: { ...process.env, SOCKET_ADDRESS: addr, VIEW: view.join(',') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`causal replica ${addr} did not start: ${stderr}`));
+    }, 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`causal replica ${addr} exited with ${code}: ${stderr}`));
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening on') && child.pid !== undefined) {
+        clearTimeout(timer);
+        child.stdout.resume();
+        const pid = child.pid;
+        resolve({
+          url: `http://${addr}`,
+          pid,
+          child,
+          async stop(hard = false) {
+            if (child.exitCode === null && child.signalCode === null) {
+              try {
+                process.kill(pid, hard ? 'SIGKILL' : 'SIGTERM');
+              } catch {
+                // already gone
+              }
+            }
+            await exited;
+          },
+        });
+      }
+    });
+  });
+}
+
+export async function startBenchCluster(spec: ClusterSpec): Promise<BenchCluster> {
+  switch (spec.mode) {
+    case 'raft': {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'qkv-bench-'));
+      let raft: LocalCluster;
+      try {
+        raft = await LocalCluster.start({
+          nodes: spec.size ?? 3,
+          dir,
+          storage: spec.storage ?? 'disk',
+          logLevel: 'error',
+        });
+      } catch (e) {
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      }
+      const leader = await raft.waitLeader(15_000);
+      return {
+        mode: 'raft',
+        nodes: raft.ids.map((id) => raft.url(id)),
+        writeNodes: [raft.url(leader)],
+        raft,
+        async stop() {
+          await raft.stopAll();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    case 'quorum': {
+      const followers = spec.size ?? 5;
+      const c = await spawnQuorumCluster({
+        basePort: await consecutivePorts(followers + 1),
+        followers,
+        writeQuorum: spec.writeQuorum,
+        minDelay: spec.minDelay,
+        maxDelay: spec.maxDelay,
+      });
+      const urls = c.nodes.map((n) => n.url);
+      return { mode: 'quorum', nodes: urls, writeNodes: [urls[0]], stop: () => c.stop() };
+    }
+    case 'eventual': {
+      const replicas = spec.size ?? 3;
+      const c = await spawnEventualCluster({ basePort: await consecutivePorts(replicas), replicas });
+      const urls = c.nodes.map((n) => n.url);
+      return { mode: 'eventual', nodes: urls, writeNodes: urls, stop: () => c.stop() };
+    }
+    case 'causal': {
+      if (!causalAvailable()) throw new Error(`causal mode is not built (${CAUSAL_MAIN} missing)`);
+      const ports = await freePorts(spec.size ?? 3);
+      const view = ports.map((p) => `127.0.0.1:${p}`);
+      const settled = await Promise.allSettled(view.map((a) => spawnCausal(a, view)));
+      const nodes = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const stop = async (): Promise<void> => {
+        await Promise.all(nodes.map((n) => n.stop()));
+      };
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed !== undefined) {
+        await stop();
+        throw failed.reason;
+      }
+      const urls = nodes.map((n) => n.url);
+      return { mode: 'causal', nodes: urls, writeNodes: urls, stop };
+    }
+  }
+}
