@@ -1,6 +1,7 @@
 /** The `quorumkv` command line (commander). `buildProgram` is separate from main.ts so tests can drive it. */
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { addBenchCommand } from './bench.js';
 import { runCluster } from './cluster.js';
 import { ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
 import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
@@ -191,5 +192,6 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
     .description('a table of every node: id, url, role, term, commit, applied, leader, health')
     .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
 
+  addBenchCommand(program, io);
   return program;
 }
