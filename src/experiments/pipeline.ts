@@ -1,0 +1,53 @@
+/** Runs the experiments in order and writes results/*.json, results/report.html and results/SUMMARY.md. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ExperimentConfig } from './config.js';
+import { renderHtml, renderSummary, type ExperimentResults } from './report.js';
+import { quorumSweep, raftFailover, raftScale, strategies, type Log } from './run.js';
+
+export interface PipelineOutput {
+  readonly results: ExperimentResults;
+  readonly files: readonly string[];
+}
+
+export async function runPipeline(cfg: ExperimentConfig, outDir: string, log: Log): Promise<PipelineOutput> {
+  mkdirSync(outDir, { recursive: true });
+  const started = new Date();
+  const loadAvgBefore = os.loadavg();
+  log(`experiments (${cfg.name}) → ${outDir}`);
+  log('(a) quorum mode, write quorum sweep');
+  const quorum = await quorumSweep(cfg, log);
+  log('(b) strategies side by side');
+  const strat = await strategies(cfg, log);
+  log('(c) raft, clients 1..' + String(Math.max(...cfg.scaleClients)));
+  const scale = await raftScale(cfg, log);
+  log('(d) raft, leader kill');
+  const failover = await raftFailover(cfg, log);
+  const finished = new Date();
+  const results: ExperimentResults = {
+    meta: {
+      config: cfg,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationS: (finished.getTime() - started.getTime()) / 1000,
+      host: { cpus: os.cpus().length, loadAvgBefore, node: process.version, platform: `${os.platform()} ${os.arch()}` },
+    },
+    quorum,
+    strategies: strat,
+    scale,
+    failover,
+  };
+  const files: [string, string][] = [
+    ['meta.json', JSON.stringify(results.meta, null, 2)],
+    ['quorum-write-quorum.json', JSON.stringify(quorum, null, 2)],
+    ['strategies.json', JSON.stringify(strat, null, 2)],
+    ['raft-scale.json', JSON.stringify(scale, null, 2)],
+    ['raft-failover.json', JSON.stringify(failover, null, 2)],
+    ['report.html', renderHtml(results)],
+    ['SUMMARY.md', renderSummary(results)],
+  ];
+  for (const [name, text] of files) writeFileSync(path.join(outDir, name), text.endsWith('\n') ? text : text + '\n');
+  log(`wrote ${files.map(([n]) => n).join(', ')} in ${results.meta.durationS.toFixed(0)} s`);
+  return { results, files: files.map(([n]) => path.join(outDir, n)) };
+}
