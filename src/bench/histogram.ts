@@ -28,7 +28,9 @@ export class LatencyHistogram {
   }
 
   summary(): LatencySummary {
-    const at = (p: number): number => (this.h.totalCount === 0 ? 0 : this.h.getValueAtPercentile(p) / 1000);
+    // HDR percentiles report their bucket's upper edge, which may pass the exact maximum: clamp to it.
+    const at = (p: number): number =>
+      this.h.totalCount === 0 ? 0 : Math.min(this.h.getValueAtPercentile(p), this.h.maxValue) / 1000;
     return {
       count: this.h.totalCount,
       meanMs: this.h.totalCount === 0 ? 0 : this.h.mean / 1000,
