@@ -97,8 +97,9 @@ export function validateLoadOptions(o: LoadOptions): void {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   validateLoadOptions(o);
   const open = o.rate !== undefined;
-  const perNode = Math.max(1, Math.ceil(o.clients / Math.max(1, o.target.nodes.length)));
-  const client = new ModeClient(o.target, open ? Math.max(perNode, 16) : perNode);
+  // Every request may go to the same node (all writes go to a leader): give each node's pool as many
+  // connections as requests can be in flight, so the generator never queues requests itself.
+  const client = new ModeClient(o.target, open ? Math.min(o.maxInFlight ?? 4096, 256) : o.clients);
   const putH = new LatencyHistogram();
   const getH = new LatencyHistogram();
   const stale = new StalenessTracker();

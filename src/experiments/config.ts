@@ -41,7 +41,7 @@ export const FULL: ExperimentConfig = {
   writeQuorums: [1, 2, 3, 4, 5],
   delays: [
     { label: '0.1–1 ms', minDelay: 0.1, maxDelay: 1 },
-    { label: '10–50 ms', minDelay: 10, maxDelay: 50 },
+    { label: '10–100 ms', minDelay: 10, maxDelay: 100 },
   ],
   quorumClients: 8,
   strategyClients: 16,
@@ -63,7 +63,7 @@ export const QUICK: ExperimentConfig = {
   writeQuorums: [1, 3],
   delays: [
     { label: '0.1–1 ms', minDelay: 0.1, maxDelay: 1 },
-    { label: '10–50 ms', minDelay: 10, maxDelay: 50 },
+    { label: '10–100 ms', minDelay: 10, maxDelay: 100 },
   ],
   quorumClients: 4,
   strategyClients: 4,
