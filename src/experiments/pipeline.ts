@@ -1,10 +1,11 @@
 /** Runs the experiments in order and writes results/*.json, results/report.html and results/SUMMARY.md. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExperimentConfig } from './config.js';
 import { renderHtml, renderSummary, type ExperimentResults } from './report.js';
 import { quorumSweep, raftFailover, raftScale, strategies, type Log } from './run.js';
+import type { ExperimentMeta } from './report.js';
 
 export interface PipelineOutput {
   readonly results: ExperimentResults;
@@ -50,4 +51,19 @@ export async function runPipeline(cfg: ExperimentConfig, outDir: string, log: Lo
   for (const [name, text] of files) writeFileSync(path.join(outDir, name), text.endsWith('\n') ? text : text + '\n');
   log(`wrote ${files.map(([n]) => n).join(', ')} in ${results.meta.durationS.toFixed(0)} s`);
   return { results, files: files.map(([n]) => path.join(outDir, n)) };
+}
+
+/** Re-renders report.html and SUMMARY.md from the JSON files of an earlier run (no new measurement). */
+export function renderExisting(outDir: string): ExperimentResults {
+  const read = <T>(name: string): T => JSON.parse(readFileSync(path.join(outDir, name), 'utf8')) as T;
+  const results: ExperimentResults = {
+    meta: read<ExperimentMeta>('meta.json'),
+    quorum: read<ExperimentResults['quorum']>('quorum-write-quorum.json'),
+    strategies: read<ExperimentResults['strategies']>('strategies.json'),
+    scale: read<ExperimentResults['scale']>('raft-scale.json'),
+    failover: read<ExperimentResults['failover']>('raft-failover.json'),
+  };
+  writeFileSync(path.join(outDir, 'report.html'), renderHtml(results));
+  writeFileSync(path.join(outDir, 'SUMMARY.md'), renderSummary(results));
+  return results;
 }

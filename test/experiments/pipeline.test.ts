@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { QUICK } from '../../src/experiments/config.js';
-import { runPipeline } from '../../src/experiments/pipeline.js';
+import { renderExisting, runPipeline } from '../../src/experiments/pipeline.js';
 import type { Point } from '../../src/experiments/run.js';
 
 function plausible(p: Point, what: string): void {
@@ -73,6 +73,9 @@ test(
         assert.ok(summary.includes(h), h);
       const raw = JSON.parse(readFileSync(path.join(dir, 'strategies.json'), 'utf8')) as { points: unknown[] };
       assert.equal(raw.points.length, results.strategies.points.length);
+      // Re-rendering from the JSON files gives the same report.
+      renderExisting(dir);
+      assert.equal(readFileSync(path.join(dir, 'report.html'), 'utf8'), html);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
