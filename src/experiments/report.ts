@@ -230,7 +230,7 @@ export function renderHtml(r: ExperimentResults): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>quorumkv experiments</title>
 <style>
-body{font-family:sans-serif;max-width:1320px;margin:24px auto;padding:0 16px;color:#222}
+body{font-family:sans-serif;max-width:1400px;margin:24px auto;padding:0 16px;color:#222}
 svg{display:inline-block;margin:8px 8px 8px 0;border:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0 24px;font-size:13px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
