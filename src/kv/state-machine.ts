@@ -14,23 +14,12 @@ import {
 } from './commands.js';
 import { jsonEqual, type JsonValue } from './json.js';
 import type { ApplyResult, KeyRecord, TxnOpResult, WriteResult } from './results.js';
+import { SortedKeys } from './sorted-keys.js';
 import { DEFAULT_SESSION_LIMITS, SessionTable, type SessionLimits, type SessionSnapshot } from './sessions.js';
 
 export type { ApplyResult, KeyRecord, TxnOpResult, WriteResult } from './results.js';
 
 const SNAPSHOT_FORMAT = 1;
-
-/** Index of the first element of sorted `arr` that is >= `s`. */
-function lowerBound(arr: readonly string[], s: string): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((arr[mid] as string) < s) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 function conditionsHold(cur: KeyRecord | undefined, c: WriteConditions): boolean {
   if (c.ifVersion !== undefined) {
@@ -76,7 +65,7 @@ export interface KvStateMachineOptions {
 export class KvStateMachine {
   private records = new Map<string, KeyRecord>();
   /** Every key, sorted by UTF-16 code units, maintained on create/delete for prefix listing. */
-  private sortedKeys: string[] = [];
+  private sortedKeys = new SortedKeys();
   private sessions: SessionTable;
   private applied = 0;
 
@@ -106,15 +95,13 @@ export class KvStateMachine {
   /** Keys starting with `prefix`, sorted, at most `limit`, strictly after `after` when given (paging). */
   list(prefix: string, limit: number, after?: string): KeyRecord[] {
     const out: KeyRecord[] = [];
-    let i = lowerBound(this.sortedKeys, prefix);
-    if (after !== undefined && after >= prefix) {
-      i = lowerBound(this.sortedKeys, after);
-      if (this.sortedKeys[i] === after) i++;
-    }
-    for (; i < this.sortedKeys.length && out.length < limit; i++) {
-      const k = this.sortedKeys[i] as string;
+    if (limit <= 0) return out;
+    const skipAfter = after !== undefined && after >= prefix;
+    for (const k of this.sortedKeys.from(skipAfter ? after : prefix)) {
       if (!k.startsWith(prefix)) break;
+      if (skipAfter && k === after) continue;
       out.push(this.records.get(k) as KeyRecord);
+      if (out.length >= limit) break;
     }
     return out;
   }
@@ -182,7 +169,7 @@ export class KvStateMachine {
     const cur = this.records.get(key);
     if (cur === undefined) {
       this.records.set(key, Object.freeze({ key, value, version: 1, revision: index, createRevision: index }));
-      this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 0, key);
+      this.sortedKeys.insert(key);
       return { kind: 'created', key, revision: index, version: 1 };
     }
     const version = cur.version + 1;
@@ -194,7 +181,7 @@ export class KvStateMachine {
     const cur = this.records.get(key);
     if (cur === undefined) return { kind: 'not-found', key };
     this.records.delete(key);
-    this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 1);
+    this.sortedKeys.delete(key);
     return { kind: 'deleted', key, revision: index, version: cur.version, prevRevision: cur.revision };
   }
 
@@ -223,7 +210,7 @@ export class KvStateMachine {
     const sessions = new SessionTable(this.sessions.limits);
     sessions.restore(snap.sessions);
     this.records = records;
-    this.sortedKeys = sorted;
+    this.sortedKeys = SortedKeys.fromSorted(sorted);
     this.sessions = sessions;
     this.applied = snap.applied;
   }
