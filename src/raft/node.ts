@@ -110,15 +110,15 @@ export class RaftNode {
     });
 
     const hs = init.hardState;
-    if (hs.term > 0 || hs.vote !== NONE || hs.commit > 0) {
-      invariant(
-        hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex(),
-        () => `hard state commit ${hs.commit} out of range [${this.log.committed}, ${this.log.lastIndex()}]`,
-      );
-      this.log.committed = hs.commit;
-      this.term = hs.term;
-      this.vote = hs.vote;
-    }
+    invariant(
+      hs.commit <= this.log.lastIndex(),
+      () => `hard state commit ${hs.commit} beyond the last index ${this.log.lastIndex()}`,
+    );
+    // A snapshot only covers committed entries, so the commit index is at least its index (the persisted
+    // commit index may lag: hosts need not fsync a change of it alone).
+    this.log.committed = Math.max(this.log.committed, hs.commit);
+    this.term = hs.term;
+    this.vote = hs.vote;
     if (cfg.applied !== undefined && cfg.applied > 0) this.log.appliedTo(cfg.applied);
     this.becomeFollower(this.term, NONE);
     this.prevSoft = this.softState();
