@@ -116,7 +116,9 @@ export class RaftNode {
     );
     // A snapshot only covers committed entries, so the commit index is at least its index (the persisted
     // commit index may lag: hosts need not fsync a change of it alone).
-    this.log.committed = Math.max(this.log.committed, hs.commit);
+    const snapIndex = cfg.storage.snapshot().metadata.index;
+    this.log.committed = Math.max(this.log.committed, hs.commit, snapIndex, cfg.applied ?? 0);
+    invariant(this.log.committed <= this.log.lastIndex(), () => `applied ${cfg.applied} beyond the last index`);
     this.term = hs.term;
     this.vote = hs.vote;
     if (cfg.applied !== undefined && cfg.applied > 0) this.log.appliedTo(cfg.applied);
