@@ -1,0 +1,218 @@
+/**
+ * Cluster benchmark: `npm run bench -- --nodes 3 --concurrency 64 --op put|get --duration 15`.
+ *
+ * Starts a local raft cluster (real processes), drives it through the HTTP API over keep-alive connections
+ * with autocannon, then measures a bare in-memory Fastify server with the same routes and the same load
+ * generator, and prints ops/s, p50/p99 latency and the ratio of the two.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Command } from 'commander';
+import * as hdr from 'hdr-histogram-js';
+import { LocalCluster } from '../src/server/local-cluster.js';
+
+interface Options {
+  nodes: number;
+  concurrency: number;
+  op: 'put' | 'get';
+  duration: number;
+  keys: number;
+  target: 'leader' | 'all';
+  storage: 'disk' | 'memory';
+  consistency: 'linearizable' | 'lease' | 'stale';
+  bare: boolean;
+}
+
+interface RunResult {
+  /** CPU time (user + system) the server processes used per successful op, in microseconds. */
+  cpuUsPerOp?: number;
+  opsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  total: number;
+}
+
+const VALUE = JSON.stringify({ value: 'x'.repeat(100) });
+
+async function drive(urls: readonly string[], o: Options): Promise<RunResult> {
+  // One autocannon instance per target URL, the connections split between them.
+  const per = urls.map((_, i) => Math.floor(o.concurrency / urls.length) + (i < o.concurrency % urls.length ? 1 : 0));
+  const suffix = o.op === 'get' ? `?consistency=${o.consistency}` : '';
+  const latency = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const runs = urls
+    .map((url, i) => ({ url, connections: per[i] }))
+    .filter((r) => r.connections > 0)
+    .map(({ url, connections }, i) => {
+      // Prebuilt requests (autocannon builds each once), cycling over distinct keys; every connection walks
+      // the same list from its own position in time, so keys are spread and shared.
+      const distinct = Math.min(o.keys, 256);
+      const requests = Array.from({ length: distinct }, (_, j) => ({
+        method: o.op === 'put' ? ('PUT' as const) : ('GET' as const),
+        path: `/kvs/bench-${(i * 7919 + j * Math.max(1, Math.floor(o.keys / distinct))) % o.keys}${suffix}`,
+        headers: o.op === 'put' ? { 'content-type': 'application/json' } : {},
+        body: o.op === 'put' ? VALUE : undefined,
+      }));
+      return new Promise<autocannon.Result>((resolve, reject) => {
+        const inst = autocannon({ url, connections, duration: o.duration, pipelining: 1, requests }, (err, res) =>
+          err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(res),
+        );
+        // autocannon's own histogram truncates to whole milliseconds; keep microseconds here.
+        inst.on('response', (_client, statusCode, _bytes, ms) => {
+          if (statusCode < 300) latency.recordValue(Math.max(1, Math.round(ms * 1000)));
+        });
+      });
+    });
+  const results = await Promise.all(runs);
+  const total = results.reduce((s, r) => s + r.requests.total, 0);
+  const ok = results.reduce((s, r) => s + r['2xx'], 0);
+  return {
+    opsPerSec: ok / o.duration,
+    p50: latency.getValueAtPercentile(50) / 1000,
+    p99: latency.getValueAtPercentile(99) / 1000,
+    errors: results.reduce((s, r) => s + r.errors + r.timeouts, 0),
+    non2xx: results.reduce((s, r) => s + r.non2xx, 0),
+    total,
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function measured(pids: readonly (number | undefined)[], run: () => Promise<RunResult>): Promise<RunResult> {
+  const before = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
+  const r = await run();
+  const used = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0) - before;
+  const ok = r.total - r.non2xx - r.errors;
+  return { ...r, cpuUsPerOp: ok > 0 ? (used * 1e6) / ok : undefined };
+}
+
+async function preload(url: string, keys: number): Promise<void> {
+  const batch = 32;
+  for (let i = 0; i < keys; i += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, keys - i) }, (_, j) =>
+        fetch(`${url}/kvs/bench-${i + j}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: VALUE,
+        }).then((r) => {
+          if (r.status >= 300) throw new Error(`preload failed: ${r.status}`);
+          return r.arrayBuffer();
+        }),
+      ),
+    );
+  }
+}
+
+async function startBare(): Promise<{ url: string; pid: number | undefined; stop(): Promise<void> }> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cluster-bare.js');
+  const child = spawn(process.execPath, [script, '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      const m = /"url":"([^"]+)"/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
+  });
+  return {
+    url,
+    pid: child.pid,
+    stop: async () => {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      await exited;
+    },
+  };
+}
+
+function line(name: string, r: RunResult): string {
+  return (
+    `${name.padEnd(8)} ${r.opsPerSec.toFixed(0).padStart(8)} ops/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms` +
+    `   server CPU ${r.cpuUsPerOp === undefined ? '?' : r.cpuUsPerOp.toFixed(0)} us/op` +
+    `   (${r.total} requests, ${r.non2xx} non-2xx, ${r.errors} errors)`
+  );
+}
+
+async function main(): Promise<void> {
+  const program = new Command()
+    .option('--nodes <n>', 'cluster size', '3')
+    .option('--concurrency <n>', 'concurrent keep-alive clients', '64')
+    .option('--op <op>', 'put or get', 'put')
+    .option('--duration <s>', 'seconds per measurement', '15')
+    .option('--keys <n>', 'distinct keys', '1000')
+    .option('--target <t>', 'leader (clients found the leader) or all (spread, followers forward)', 'leader')
+    .option('--storage <s>', 'disk or memory', 'disk')
+    .option('--consistency <c>', 'read level for --op get', 'linearizable')
+    .option('--no-bare', 'skip the bare-server measurement')
+    .parse();
+  const raw = program.opts<Record<string, string | boolean>>();
+  const o: Options = {
+    nodes: Number(raw.nodes),
+    concurrency: Number(raw.concurrency),
+    op: raw.op === 'get' ? 'get' : 'put',
+    duration: Number(raw.duration),
+    keys: Number(raw.keys),
+    target: raw.target === 'all' ? 'all' : 'leader',
+    storage: raw.storage === 'memory' ? 'memory' : 'disk',
+    consistency: raw.consistency === 'lease' ? 'lease' : raw.consistency === 'stale' ? 'stale' : 'linearizable',
+    bare: raw.bare !== false,
+  };
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'quorumkv-bench-'));
+  console.log(
+    `quorumkv cluster bench: ${o.nodes} nodes, ${o.concurrency} clients, op ${o.op}` +
+      `${o.op === 'get' ? ` (${o.consistency})` : ''}, ${o.duration} s, storage ${o.storage}, target ${o.target}, ${os.cpus().length} cpus`,
+  );
+  const cluster = await LocalCluster.start({ nodes: o.nodes, dir, storage: o.storage });
+  let clusterResult: RunResult;
+  try {
+    const leader = await cluster.waitLeader();
+    const urls = o.target === 'leader' ? [cluster.url(leader)] : cluster.ids.map((id) => cluster.url(id));
+    await preload(cluster.url(leader), o.keys);
+    clusterResult = await measured(
+      cluster.ids.map((id) => cluster.pid(id)),
+      () => drive(urls, o),
+    );
+  } finally {
+    await cluster.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(line('cluster', clusterResult));
+  if (!o.bare) return;
+  const bare = await startBare();
+  let bareResult: RunResult;
+  try {
+    await preload(bare.url, o.keys);
+    bareResult = await measured([bare.pid], () => drive([bare.url], o));
+  } finally {
+    await bare.stop();
+  }
+  console.log(line('bare', bareResult));
+  console.log(`ratio    ${(clusterResult.opsPerSec / bareResult.opsPerSec).toFixed(2)} of the bare server's rate`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,576 @@
+/**
+ * The host loop of one node: drives the Raft core with real timers, the durable storage and the peer
+ * transport, applies committed entries to the state machine and completes client requests.
+ *
+ * Batching: client proposals and linearizable reads queue up and go into the core once per pump (one
+ * `propose` call carries every queued command, one ReadIndex round serves every queued read); one Ready is
+ * persisted with one `save` (group commit). While a save is in flight each pump sends the core's early
+ * messages, so replication and heartbeats keep flowing while the disk is slow. Request deadlines are
+ * enforced by one periodic sweep, not a timer per request.
+ */
+import type { Entry, HardState, Message, NodeId, Ready, Role } from '../raft/types.js';
+import type { RaftStorage } from '../storage/types.js';
+import type { PeerTransport, RaftCore } from './ports.js';
+
+/** The state machine as the host sees it. */
+export interface HostStateMachine<R> {
+  apply(index: number, data: Uint8Array): R;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+  /** Notes that entries up to `index` need no application (noops). */
+  skipTo(index: number): void;
+}
+
+/** Why a request could not complete; the HTTP layer maps these to 503s, forwards or redirects. */
+export type HostFailure =
+  | { readonly kind: 'not-leader'; readonly leader: NodeId }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'lost' }
+  | { readonly kind: 'failed' }
+  | { readonly kind: 'too-large'; readonly message: string };
+
+export class HostError extends Error {
+  constructor(readonly failure: HostFailure) {
+    super(failure.kind);
+    this.name = 'HostError';
+  }
+}
+
+interface Waiter<T> {
+  resolve(v: T): void;
+  reject(e: HostError): void;
+  deadline: number;
+}
+
+interface PendingProposal<R> extends Waiter<R> {
+  term: number;
+}
+
+interface ReadBatch {
+  index: number;
+  waiters: Waiter<number>[];
+}
+
+export interface HostCounters {
+  proposals: number;
+  proposeBatches: number;
+  readRounds: number;
+  reads: number;
+  readies: number;
+  saves: number;
+  appliedEntries: number;
+  snapshotsCreated: number;
+  snapshotsRestored: number;
+}
+
+export interface HostOptions<R> {
+  readonly id: NodeId;
+  readonly peers: readonly NodeId[];
+  readonly core: RaftCore;
+  readonly storage: RaftStorage;
+  readonly transport: PeerTransport;
+  readonly sm: HostStateMachine<R>;
+  readonly tickMs: number;
+  readonly requestTimeoutMs: number;
+  readonly snapshotThreshold: number;
+  readonly snapshotTrailing: number;
+  /** Index the state machine holds when the host starts (restored snapshot). */
+  readonly applied: number;
+  readonly onError?: (err: unknown) => void;
+}
+
+export const LATENCY_BUCKETS = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 3];
+
+/** Fixed-bucket latency counts (non-cumulative; the last slot is +Inf), cheap enough for every event. */
+export class LatencyHistogram {
+  readonly buckets: number[] = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
+  sum = 0;
+  count = 0;
+
+  record(seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]) i++;
+    this.buckets[i]++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+/** Proposals held back while a save is in flight before they are handed to the core anyway. */
+const MAX_HELD_PROPOSALS = 1024;
+
+export class RaftHost<R> {
+  readonly counters: HostCounters = {
+    proposals: 0,
+    proposeBatches: 0,
+    readRounds: 0,
+    reads: 0,
+    readies: 0,
+    saves: 0,
+    appliedEntries: 0,
+    snapshotsCreated: 0,
+    snapshotsRestored: 0,
+  };
+  /** How long each awaited `save` took (seconds). */
+  readonly saveLatency = new LatencyHistogram();
+  private readonly core: RaftCore;
+  private readonly storage: RaftStorage;
+  private readonly transport: PeerTransport;
+  private readonly sm: HostStateMachine<R>;
+  private appliedIndex: number;
+  private snapshotIndex: number;
+  private role: Role = 'follower';
+  private leaderId: NodeId = 0;
+  private pumpScheduled = false;
+  private saving = false;
+  private snapshotting = false;
+  private closed = false;
+  private failedFlag = false;
+  private readonly dropped = new Set<NodeId>();
+  /** Term and vote as last handed to storage (a change of either must be durable before anything is sent). */
+  private durableTerm: number;
+  private durableVote: NodeId;
+  /** A commit-only hard state not yet handed to storage. */
+  private heldHardState: HardState | undefined;
+
+  private proposeQueue: { data: Uint8Array; waiter: Waiter<R> }[] = [];
+  private readonly pending = new Map<number, PendingProposal<R>>();
+  private readQueue: Waiter<number>[] = [];
+  private readonly readBatches = new Map<string, ReadBatch>();
+  /** Reads whose ReadIndex is known, waiting for `applied` to reach it (in index order). */
+  private readonly readyReads: ReadBatch[] = [];
+  private readSeq = 0;
+  private readonly appliedWaiters: { index: number; waiter: Waiter<number> }[] = [];
+  private readonly ticker: NodeJS.Timeout;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly leaderListeners: ((leader: NodeId, role: Role) => void)[] = [];
+
+  constructor(private readonly opts: HostOptions<R>) {
+    this.core = opts.core;
+    this.storage = opts.storage;
+    this.transport = opts.transport;
+    this.sm = opts.sm;
+    this.appliedIndex = opts.applied;
+    this.snapshotIndex = opts.storage.snapshot().metadata.index;
+    const hs = opts.storage.initialState().hardState;
+    this.durableTerm = hs.term;
+    this.durableVote = hs.vote;
+    this.ticker = setInterval(() => this.onTick(), opts.tickMs);
+    this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(100, opts.requestTimeoutMs / 10)));
+    this.schedule();
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+  get leader(): NodeId {
+    return this.leaderId;
+  }
+  get isLeader(): boolean {
+    return this.role === 'leader';
+  }
+  get currentRole(): Role {
+    return this.role;
+  }
+  get failed(): boolean {
+    return this.failedFlag;
+  }
+  get droppedPeers(): readonly NodeId[] {
+    return [...this.dropped];
+  }
+  get pendingCount(): number {
+    return this.pending.size + this.proposeQueue.length + this.readQueue.length + this.readBatches.size;
+  }
+
+  onLeaderChange(fn: (leader: NodeId, role: Role) => void): void {
+    this.leaderListeners.push(fn);
+  }
+
+  /** An incoming message from the transport. */
+  receive(m: Message): void {
+    if (this.closed || this.failedFlag || this.dropped.has(m.from)) return;
+    this.core.step(m);
+    this.schedule();
+  }
+
+  /** Proposes one command; resolves with the state machine's result once it is applied here. */
+  propose(data: Uint8Array): Promise<R> {
+    if (this.failedFlag) return Promise.reject(new HostError({ kind: 'failed' }));
+    if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
+    return new Promise<R>((resolve, reject) => {
+      this.proposeQueue.push({ data, waiter: { resolve, reject, deadline: Date.now() + this.opts.requestTimeoutMs } });
+      this.schedule();
+    });
+  }
+
+  /**
+   * A linearizable read barrier: resolves with an applied index at which the local state machine reflects
+   * every write acknowledged before the call (ReadIndex, confirmed by a quorum round).
+   */
+  readBarrier(): Promise<number> {
+    if (this.failedFlag) return Promise.reject(new HostError({ kind: 'failed' }));
+    if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
+    return new Promise<number>((resolve, reject) => {
+      this.readQueue.push({ resolve, reject, deadline: Date.now() + this.opts.requestTimeoutMs });
+      this.schedule();
+    });
+  }
+
+  /** The core's commit index. */
+  commitIndex(): number {
+    return this.core.status().commit;
+  }
+
+  /** True when this node is the leader and its lease covers a read now. */
+  hasLease(): boolean {
+    return !this.failedFlag && this.role === 'leader' && this.core.hasLease();
+  }
+
+  /** Resolves once `applied >= index` (or rejects at the deadline). */
+  waitApplied(index: number, timeoutMs = this.opts.requestTimeoutMs): Promise<number> {
+    if (this.appliedIndex >= index) return Promise.resolve(this.appliedIndex);
+    return new Promise<number>((resolve, reject) => {
+      this.appliedWaiters.push({ index, waiter: { resolve, reject, deadline: Date.now() + timeoutMs } });
+    });
+  }
+
+  status(): ReturnType<RaftCore['status']> {
+    return this.core.status();
+  }
+
+  /** Simulated failure: no ticks, no replication traffic in or out, clients get 503. */
+  fail(): void {
+    if (this.failedFlag) return;
+    this.failedFlag = true;
+    const err = new HostError({ kind: 'failed' });
+    this.failAll(err);
+  }
+
+  recover(): void {
+    this.failedFlag = false;
+    this.schedule();
+  }
+
+  /** Drops traffic to and from these peers (both directions), on top of the transport's own fault hook. */
+  setDropped(ids: readonly NodeId[]): void {
+    this.dropped.clear();
+    for (const id of ids) this.dropped.add(id);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.ticker);
+    clearInterval(this.sweeper);
+    this.failAll(new HostError({ kind: 'failed' }));
+    // Let an in-flight save finish before the caller closes the storage.
+    while (this.saving || this.snapshotting) await new Promise((r) => setTimeout(r, 5));
+    const hs = this.heldHardState;
+    this.heldHardState = undefined;
+    if (hs !== undefined) await this.storage.save({ hardState: hs, entries: [] }).catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+
+  private onTick(): void {
+    if (this.closed || this.failedFlag) return;
+    this.core.tick();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.pumpScheduled || this.closed) return;
+    this.pumpScheduled = true;
+    setImmediate(() => this.pump());
+  }
+
+  private send(msgs: readonly Message[]): void {
+    if (msgs.length === 0 || this.failedFlag) return;
+    if (this.dropped.size === 0) {
+      this.transport.send(msgs);
+      return;
+    }
+    const kept = msgs.filter((m) => !this.dropped.has(m.to));
+    if (kept.length > 0) this.transport.send(kept);
+  }
+
+  private flushQueues(): void {
+    // Proposals arriving while a Ready is being persisted wait for the next one, so that each Ready (one
+    // save, one append message per follower) carries everything that arrived meanwhile: group commit.
+    if (this.proposeQueue.length > 0 && (!this.saving || this.proposeQueue.length >= MAX_HELD_PROPOSALS)) {
+      const batch = this.proposeQueue;
+      this.proposeQueue = [];
+      const res = this.core.propose(batch.map((p) => p.data));
+      if (res.ok) {
+        this.counters.proposals += batch.length;
+        this.counters.proposeBatches++;
+        const first = res.index - batch.length + 1;
+        for (let i = 0; i < batch.length; i++) {
+          const idx = first + i;
+          const old = this.pending.get(idx);
+          if (old) old.reject(new HostError({ kind: 'lost' }));
+          this.pending.set(idx, { ...batch[i].waiter, term: res.term });
+        }
+      } else {
+        const err =
+          res.error === 'too-large'
+            ? new HostError({ kind: 'too-large', message: res.message })
+            : new HostError({ kind: 'not-leader', leader: res.leader });
+        for (const p of batch) p.waiter.reject(err);
+      }
+    }
+    // One ReadIndex round at a time: reads queued meanwhile share the next round.
+    if (this.readQueue.length > 0 && this.readBatches.size === 0) {
+      const waiters = this.readQueue;
+      this.readQueue = [];
+      const ctx = String(++this.readSeq);
+      const res = this.core.readIndex(ctx);
+      if (res.ok) {
+        this.counters.readRounds++;
+        this.counters.reads += waiters.length;
+        this.readBatches.set(ctx, { index: -1, waiters });
+      } else {
+        const err = new HostError({ kind: 'not-leader', leader: res.leader });
+        for (const w of waiters) w.reject(err);
+      }
+    }
+  }
+
+  private pump(): void {
+    this.pumpScheduled = false;
+    if (this.closed) return;
+    try {
+      if (!this.failedFlag) this.flushQueues();
+      if (this.saving) {
+        this.send(this.core.drainEarlyMessages());
+        return;
+      }
+      if (!this.core.hasReady()) return;
+      const rd = this.core.ready();
+      this.counters.readies++;
+      this.noteSoftState(rd);
+      this.send(rd.earlyMessages);
+      const hs = rd.hardState;
+      const termOrVote = hs !== undefined && (hs.term !== this.durableTerm || hs.vote !== this.durableVote);
+      if (rd.entries.length === 0 && rd.snapshot === undefined && hs !== undefined && !termOrVote) {
+        // Only the commit index moved: nothing here needs to be durable before we send, apply and answer
+        // (a lost commit index is recomputed after a restart). It rides along with the next write instead
+        // of costing an fsync of its own.
+        this.heldHardState = hs;
+        this.afterSave(rd);
+      } else if (hs !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
+        const hardState = hs ?? this.heldHardState;
+        this.heldHardState = undefined;
+        if (hs !== undefined) {
+          this.durableTerm = hs.term;
+          this.durableVote = hs.vote;
+        }
+        this.saving = true;
+        this.counters.saves++;
+        const t0 = performance.now();
+        this.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }).then(
+          () => {
+            this.saving = false;
+            this.saveLatency.record((performance.now() - t0) / 1000);
+            if (!this.closed) this.afterSave(rd);
+          },
+          (err: unknown) => {
+            this.saving = false;
+            this.fatal(err);
+          },
+        );
+      } else {
+        this.afterSave(rd);
+      }
+    } catch (err) {
+      this.fatal(err);
+    }
+  }
+
+  private afterSave(rd: Ready): void {
+    try {
+      this.send(rd.messages);
+      if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
+        this.sm.restore(rd.snapshot.data);
+        this.appliedIndex = rd.snapshot.metadata.index;
+        this.snapshotIndex = Math.max(this.snapshotIndex, rd.snapshot.metadata.index);
+        this.counters.snapshotsRestored++;
+        // Proposals at or below the snapshot can no longer be matched to their entries.
+        for (const [idx, p] of this.pending) {
+          if (idx <= this.appliedIndex) {
+            this.pending.delete(idx);
+            p.reject(new HostError({ kind: 'lost' }));
+          }
+        }
+      }
+      this.applyEntries(rd.committedEntries);
+      for (const rs of rd.readStates) {
+        const b = this.readBatches.get(rs.ctx);
+        if (!b) continue;
+        this.readBatches.delete(rs.ctx);
+        b.index = rs.index;
+        this.readyReads.push(b);
+      }
+      for (const ctx of rd.droppedReads) {
+        const b = this.readBatches.get(ctx);
+        if (!b) continue;
+        this.readBatches.delete(ctx);
+        const err = new HostError({ kind: 'not-leader', leader: this.leaderId });
+        for (const w of b.waiters) w.reject(err);
+      }
+      this.serveReads();
+      this.core.advance(rd);
+      this.maybeSnapshot();
+    } catch (err) {
+      this.fatal(err);
+      return;
+    }
+    this.schedule();
+  }
+
+  private noteSoftState(rd: Ready): void {
+    const { leader, role } = rd.softState;
+    if (leader === this.leaderId && role === this.role) return;
+    const wasLeader = this.role === 'leader';
+    this.leaderId = leader;
+    this.role = role;
+    if (wasLeader && role !== 'leader') {
+      // Queued reads cannot be confirmed by this node any more: the HTTP layer forwards or fails them.
+      const err = new HostError({ kind: 'not-leader', leader });
+      for (const w of this.readQueue) w.reject(err);
+      this.readQueue = [];
+      for (const p of this.proposeQueue) p.waiter.reject(err);
+      this.proposeQueue = [];
+    }
+    for (const fn of this.leaderListeners) fn(leader, role);
+  }
+
+  private applyEntries(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue;
+      const p = this.pending.get(e.index);
+      if (e.type === 'noop') {
+        this.sm.skipTo(e.index);
+        this.appliedIndex = e.index;
+        if (p) {
+          this.pending.delete(e.index);
+          p.reject(new HostError({ kind: 'lost' }));
+        }
+        continue;
+      }
+      const result = this.sm.apply(e.index, e.data);
+      this.appliedIndex = e.index;
+      this.counters.appliedEntries++;
+      if (p) {
+        this.pending.delete(e.index);
+        if (p.term === e.term) p.resolve(result);
+        else p.reject(new HostError({ kind: 'lost' }));
+      }
+    }
+  }
+
+  private serveReads(): void {
+    if (this.readyReads.length > 0) {
+      let kept = 0;
+      for (const b of this.readyReads) {
+        if (b.index <= this.appliedIndex) for (const w of b.waiters) w.resolve(this.appliedIndex);
+        else this.readyReads[kept++] = b;
+      }
+      this.readyReads.length = kept;
+    }
+    if (this.appliedWaiters.length > 0) {
+      let kept = 0;
+      for (const a of this.appliedWaiters) {
+        if (a.index <= this.appliedIndex) a.waiter.resolve(this.appliedIndex);
+        else this.appliedWaiters[kept++] = a;
+      }
+      this.appliedWaiters.length = kept;
+    }
+  }
+
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.appliedIndex - this.snapshotIndex <= this.opts.snapshotThreshold) return;
+    const index = this.appliedIndex;
+    const data = this.sm.snapshot();
+    this.snapshotting = true;
+    // The stored commit index must cover the snapshot before it is recorded (storage keeps call order).
+    this.flushHeldHardState();
+    const trailing = this.opts.snapshotTrailing;
+    this.storage
+      .createSnapshot(index, this.opts.peers, data)
+      .then(async () => {
+        this.snapshotIndex = index;
+        this.counters.snapshotsCreated++;
+        const upTo = index - trailing;
+        if (upTo >= this.storage.firstIndex()) await this.storage.compact(upTo);
+      })
+      .catch((err: unknown) => this.opts.onError?.(err))
+      .finally(() => {
+        this.snapshotting = false;
+      });
+  }
+
+  private flushHeldHardState(): void {
+    const hs = this.heldHardState;
+    if (hs === undefined) return;
+    this.heldHardState = undefined;
+    this.storage.save({ hardState: hs, entries: [] }).catch((err: unknown) => this.fatal(err));
+  }
+
+  /** Fails every request whose deadline passed. */
+  private sweep(): void {
+    const now = Date.now();
+    const timeout = new HostError({ kind: 'timeout' });
+    for (const [idx, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(idx);
+        p.reject(timeout);
+      }
+    }
+    this.proposeQueue = sweepList(this.proposeQueue, (p) => p.waiter, now, timeout);
+    this.readQueue = sweepList(this.readQueue, (w) => w, now, timeout);
+    for (const [ctx, b] of this.readBatches) {
+      b.waiters = sweepList(b.waiters, (w) => w, now, timeout);
+      if (b.waiters.length === 0) this.readBatches.delete(ctx);
+    }
+    for (const b of this.readyReads) b.waiters = sweepList(b.waiters, (w) => w, now, timeout);
+    const aw = sweepList(this.appliedWaiters, (a) => a.waiter, now, timeout);
+    this.appliedWaiters.length = 0;
+    this.appliedWaiters.push(...aw);
+  }
+
+  private failAll(err: HostError): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    for (const p of this.proposeQueue) p.waiter.reject(err);
+    this.proposeQueue = [];
+    for (const w of this.readQueue) w.reject(err);
+    this.readQueue = [];
+    for (const b of this.readBatches.values()) for (const w of b.waiters) w.reject(err);
+    this.readBatches.clear();
+    for (const b of this.readyReads) for (const w of b.waiters) w.reject(err);
+    this.readyReads.length = 0;
+    for (const a of this.appliedWaiters) a.waiter.reject(err);
+    this.appliedWaiters.length = 0;
+  }
+
+  private fatal(err: unknown): void {
+    // A failed save or apply leaves the node in an unknown state: stop serving rather than risk divergence.
+    this.opts.onError?.(err);
+    this.fail();
+    this.closed = true;
+    clearInterval(this.ticker);
+    clearInterval(this.sweeper);
+  }
+}
+
+function sweepList<T, V>(list: T[], waiterOf: (t: T) => Waiter<V>, now: number, err: HostError): T[] {
+  if (list.length === 0) return list;
+  const kept: T[] = [];
+  for (const t of list) {
+    const w = waiterOf(t);
+    if (w.deadline <= now) w.reject(err);
+    else kept.push(t);
+  }
+  return kept;
+}

@@ -1,0 +1,167 @@
+/**
+ * A local cluster of real node processes on 127.0.0.1 (tests and benchmarks): picks free ports, writes one
+ * config file per node, spawns `node dist/src/server/main.js --config ...` and kills children by PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LogLevel } from '../cli/config.js';
+import type { ConfigFile } from './config.js';
+
+export interface LocalClusterOptions {
+  readonly nodes: number;
+  /** Each node gets `<dir>/n<id>` for data and `<dir>/n<id>.json` for its config. */
+  readonly dir: string;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly requestTimeoutMs?: number;
+  readonly snapshotThreshold?: number;
+  readonly snapshotTrailing?: number;
+  readonly forward?: boolean;
+  readonly storage?: 'disk' | 'memory';
+  readonly logLevel?: LogLevel;
+  /** Extra arguments for the node processes' `node` (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
+}
+
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class LocalCluster {
+  readonly urls = new Map<number, string>();
+  private readonly procs = new Map<number, ChildProcess>();
+  private readonly configs = new Map<number, string>();
+  /** Last lines of each node's stderr, for diagnosing failures. */
+  readonly stderr = new Map<number, string>();
+
+  private constructor(
+    readonly ids: readonly number[],
+    private readonly nodeArgs: readonly string[],
+  ) {}
+
+  static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
+    const ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
+    const nodes: ConfigFile['nodes'] = [];
+    for (const id of ids) nodes.push({ id, host: '127.0.0.1', raftPort: await freePort(), httpPort: await freePort() });
+    const c = new LocalCluster(ids, opts.nodeArgs ?? []);
+    mkdirSync(opts.dir, { recursive: true });
+    for (const n of nodes) {
+      const file: ConfigFile = {
+        id: n.id,
+        nodes,
+        dataDir: path.join(opts.dir, `n${n.id}`),
+        tickMs: opts.tickMs,
+        electionTicks: opts.electionTicks,
+        requestTimeoutMs: opts.requestTimeoutMs,
+        snapshotThreshold: opts.snapshotThreshold,
+        snapshotTrailing: opts.snapshotTrailing,
+        forward: opts.forward,
+        storage: opts.storage,
+        logLevel: opts.logLevel,
+      };
+      const cfgPath = path.join(opts.dir, `n${n.id}.json`);
+      writeFileSync(cfgPath, JSON.stringify(file, null, 2));
+      c.configs.set(n.id, cfgPath);
+      c.urls.set(n.id, `http://127.0.0.1:${n.httpPort}`);
+    }
+    try {
+      await Promise.all(ids.map((id) => c.startNode(id)));
+    } catch (err) {
+      await c.stopAll();
+      throw err;
+    }
+    return c;
+  }
+
+  url(id: number): string {
+    const u = this.urls.get(id);
+    if (u === undefined) throw new Error(`no node ${id}`);
+    return u;
+  }
+
+  isRunning(id: number): boolean {
+    return this.procs.has(id);
+  }
+
+  pid(id: number): number | undefined {
+    return this.procs.get(id)?.pid;
+  }
+
+  /** Spawns node `id` and resolves once it listens. */
+  startNode(id: number): Promise<void> {
+    const cfg = this.configs.get(id);
+    if (cfg === undefined) throw new Error(`no node ${id}`);
+    const child = spawn(process.execPath, [...this.nodeArgs, MAIN, '--config', cfg, '--exit-with-parent'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.procs.set(id, child);
+    this.stderr.set(id, '');
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => this.stderr.set(id, ((this.stderr.get(id) ?? '') + d).slice(-4000)));
+    child.on('exit', () => {
+      if (this.procs.get(id) === child) this.procs.delete(id);
+    });
+    return new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      const onData = (d: string) => {
+        out += d;
+        if (out.includes('"event":"listening"')) {
+          child.stdout.off('data', onData);
+          child.stdout.resume();
+          resolve();
+        }
+      };
+      child.stdout.on('data', onData);
+      child.once('exit', (code) =>
+        reject(new Error(`node ${id} exited with ${code} before listening: ${this.stderr.get(id) ?? ''}`)),
+      );
+    });
+  }
+
+  /** Kills node `id` (SIGKILL by default: a crash) and waits for the process to end. */
+  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.procs.get(id);
+    if (child === undefined || child.pid === undefined) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    process.kill(child.pid, signal);
+    await exited;
+    this.procs.delete(id);
+  }
+
+  async stopAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await Promise.all([...this.procs.keys()].map((id) => this.kill(id, signal)));
+  }
+
+  /** Polls `/status` until one running node reports itself leader and the others agree; returns its id. */
+  async waitLeader(timeoutMs = 10_000, exclude: readonly number[] = []): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      for (const id of this.ids) {
+        if (!this.isRunning(id) || exclude.includes(id)) continue;
+        try {
+          const res = await fetch(this.url(id) + '/status', { signal: AbortSignal.timeout(500) });
+          const s = (await res.json()) as { role?: string; state?: string };
+          if (s.role === 'leader' && s.state === 'serving') return id;
+        } catch {
+          // not up yet
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('no leader elected in time');
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * One raft-mode node process: storage, state machine, Raft core, peer transport, host loop and HTTP API.
+ */
+import { randomInt } from 'node:crypto';
+import { TcpTransport } from '../net/transport.js';
+import { RaftNode } from '../raft/node.js';
+import { makeRng } from '../raft/rng.js';
+import { DEFAULT_PARSE_LIMITS } from '../kv/parse.js';
+import type { ApplyResult } from '../kv/results.js';
+import { KvStateMachine } from '../kv/state-machine.js';
+import { Availability, registerAdminRoutes } from './admin.js';
+import type { NodeConfig, ServerConfig } from './config.js';
+import { RaftHost } from './driver.js';
+import { Forwarder } from './forward.js';
+import { createHttpServer, type Limits } from './http-common.js';
+import { NodeMetrics } from './metrics.js';
+import { registerKvRoutes } from './routes.js';
+import { openStorage, storageStats } from './storage.js';
+
+export interface RunningNode {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startRaftNode(config: NodeConfig | ServerConfig): Promise<RunningNode> {
+  const cfg = config as ServerConfig;
+  const peers = [...cfg.peers.keys()].sort((a, b) => a - b);
+  const storage = await openStorage(cfg, peers);
+  const kv = new KvStateMachine();
+  const snap = storage.snapshot();
+  if (snap.metadata.index > 0) kv.restore(snap.data);
+  const applied = snap.metadata.index;
+
+  const transport = await TcpTransport.listen({
+    id: cfg.id,
+    host: cfg.peers.get(cfg.id)?.host ?? cfg.http.host,
+    port: cfg.peers.get(cfg.id)?.port ?? 0,
+    peers: cfg.peers,
+  });
+  const core = new RaftNode({
+    id: cfg.id,
+    storage,
+    peers,
+    electionTick: cfg.electionTicks,
+    heartbeatTick: cfg.heartbeatTicks,
+    rng: makeRng(randomInt(1, 2 ** 31)),
+    applied,
+  });
+  const app = createHttpServer({
+    limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes },
+    logger: { level: cfg.logLevel },
+  });
+  const log = app.log;
+  const host = new RaftHost<ApplyResult>({
+    id: cfg.id,
+    peers,
+    core,
+    storage,
+    transport,
+    sm: kv,
+    tickMs: cfg.tickMs,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    snapshotThreshold: cfg.snapshotThreshold,
+    snapshotTrailing: cfg.snapshotTrailing ?? Math.min(1000, Math.floor(cfg.snapshotThreshold / 2)),
+    applied,
+    onError: (err) => log.error({ err }, 'raft host error'),
+  });
+  transport.onMessage((m) => host.receive(m));
+  host.onLeaderChange((leader, role) => log.info({ leader, role }, 'leadership changed'));
+
+  const peerHttp = cfg.peerHttp.size > 0 ? cfg.peerHttp : new Map([[cfg.id, cfg.http]]);
+  const forwarder = new Forwarder(cfg.id, peerHttp);
+  const availability = new Availability(cfg.id, host, forwarder, cfg.tickMs);
+  const stats = () => storageStats(storage);
+  const metrics = new NodeMetrics({ host, forwarder, storageStats: stats });
+  metrics.install(app);
+
+  const limits: Limits = { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes };
+  registerKvRoutes(app, {
+    id: cfg.id,
+    host,
+    kv,
+    limits,
+    parseLimits: { ...DEFAULT_PARSE_LIMITS, ...limits },
+    forwarder,
+    forward: cfg.forward,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    tickMs: cfg.tickMs,
+    checkServing: () => availability.check(),
+  });
+  registerAdminRoutes(app, {
+    id: cfg.id,
+    host,
+    transport,
+    availability,
+    metrics,
+    forwarder,
+    storageStats: stats,
+    extraStatus: () => ({ keys: kv.size, sessions: kv.sessionCount, transport: transport.stats() }),
+  });
+
+  await app.listen({ host: cfg.http.host, port: cfg.http.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.http.port;
+  const url = `http://${cfg.http.host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close() {
+      closing ??= (async () => {
+        availability.close();
+        await app.close();
+        forwarder.close();
+        await host.close();
+        await transport.close();
+        await storage.close();
+      })();
+      return closing;
+    },
+  };
+}

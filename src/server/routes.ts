@@ -1,0 +1,159 @@
+/**
+ * The raft-mode client API (/work/shared/api.md): `/kvs/<key>`, `/kvs?prefix=`, `/txn`. Writes are proposed
+ * on the leader and answered once applied; reads are linearizable (ReadIndex), lease or stale.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { encodeCommand, type Command } from '../kv/commands.js';
+import { isParseError, parseDeleteRequest, parsePutRequest, parseTxnRequest, type ParseLimits } from '../kv/parse.js';
+import { renderResult, type ApplyResult, type KeyRecord } from '../kv/results.js';
+import type { KvStateMachine } from '../kv/state-machine.js';
+import { checkKey, checkPutBody, HttpError, methodNotAllowed, type Limits } from './http-common.js';
+import { dispatch, type DispatchContext, type Rendered } from './dispatch.js';
+import type { RaftHost } from './driver.js';
+
+export type Consistency = 'linearizable' | 'lease' | 'stale';
+
+export interface KvRouteContext extends DispatchContext {
+  readonly host: RaftHost<ApplyResult>;
+  readonly kv: KvStateMachine;
+  readonly limits: Limits;
+  readonly parseLimits: ParseLimits;
+}
+
+const consistencySchema = {
+  type: 'string',
+  enum: ['linearizable', 'lease', 'stale'],
+} as const;
+
+const MAX_LIST = 10_000;
+
+interface KeyRoute {
+  Params: { '*': string };
+  Querystring: { consistency?: Consistency };
+}
+
+interface ListRoute {
+  Querystring: { prefix?: string; limit?: number; after?: string; consistency?: Consistency };
+}
+
+export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): void {
+  const leaderField = (): number | null => (ctx.host.leader === 0 ? null : ctx.host.leader);
+
+  const write = (req: FastifyRequest, reply: FastifyReply, cmd: Command) => {
+    const data = encodeCommand(cmd);
+    return dispatch(ctx, req, reply, async () => {
+      const result = await ctx.host.propose(data);
+      const r = renderResult(result);
+      return { status: r.status, body: { ...r.body, leader: ctx.id } };
+    });
+  };
+
+  /** Runs `local` against this node's state machine once the consistency level allows it. */
+  const read = (req: FastifyRequest, reply: FastifyReply, consistency: Consistency, local: () => Rendered) => {
+    if (consistency === 'stale') {
+      ctx.checkServing();
+      const r = local();
+      return reply.code(r.status).send({ ...r.body, stale: true, applied: ctx.host.applied });
+    }
+    return dispatch(ctx, req, reply, async () => {
+      if (consistency === 'lease' && ctx.host.hasLease()) {
+        // The lease makes this node's commit index current; the state machine must catch up with it.
+        await ctx.host.waitApplied(ctx.host.commitIndex());
+      } else {
+        await ctx.host.readBarrier();
+      }
+      return local();
+    });
+  };
+
+  const keyOf = (req: FastifyRequest<KeyRoute>): string => checkKey(req.params['*'], ctx.limits);
+
+  app.get<KeyRoute>(
+    '/kvs/*',
+    { schema: { querystring: { type: 'object', properties: { consistency: consistencySchema } } } },
+    (req, reply) => {
+      const key = keyOf(req);
+      return read(req, reply, req.query.consistency ?? 'linearizable', () => {
+        const rec = ctx.kv.get(key);
+        if (rec === undefined) return { status: 404, body: { error: 'Key does not exist', leader: leaderField() } };
+        return {
+          status: 200,
+          body: {
+            result: 'found',
+            value: rec.value,
+            revision: rec.revision,
+            version: rec.version,
+            leader: leaderField(),
+          },
+        };
+      });
+    },
+  );
+
+  app.put<KeyRoute>('/kvs/*', (req, reply) => {
+    const key = keyOf(req);
+    checkPutBody(req.body, ctx.limits);
+    const cmd = parsePutRequest(key, req.body, ctx.parseLimits);
+    if (isParseError(cmd)) throw new HttpError(cmd.status, cmd.error);
+    return write(req, reply, cmd);
+  });
+
+  app.delete<KeyRoute>('/kvs/*', (req, reply) => {
+    const key = keyOf(req);
+    const cmd = parseDeleteRequest(key, req.body, ctx.parseLimits);
+    if (isParseError(cmd)) throw new HttpError(cmd.status, cmd.error);
+    return write(req, reply, cmd);
+  });
+  methodNotAllowed(app, '/kvs/*', ['GET', 'PUT', 'DELETE']);
+
+  app.get<ListRoute>(
+    '/kvs',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            prefix: { type: 'string' },
+            after: { type: 'string' },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_LIST },
+            consistency: consistencySchema,
+          },
+        },
+      },
+    },
+    (req, reply) => {
+      const prefix = req.query.prefix ?? '';
+      const limit = req.query.limit ?? 1000;
+      const after = req.query.after;
+      return read(req, reply, req.query.consistency ?? 'linearizable', () => {
+        // One extra record tells whether the listing was cut by the limit.
+        const recs = ctx.kv.list(prefix, limit + 1, after);
+        const more = recs.length > limit;
+        if (more) recs.length = limit;
+        return {
+          status: 200,
+          body: {
+            result: 'found',
+            keys: recs.map(listEntry),
+            count: recs.length,
+            more,
+            revision: ctx.host.applied,
+            leader: leaderField(),
+          },
+        };
+      });
+    },
+  );
+  methodNotAllowed(app, '/kvs', ['GET']);
+
+  app.post('/txn', (req, reply) => {
+    const cmd = parseTxnRequest(req.body, ctx.parseLimits);
+    if (isParseError(cmd)) throw new HttpError(cmd.status, cmd.error);
+    return write(req, reply, cmd);
+  });
+  methodNotAllowed(app, '/txn', ['POST']);
+}
+
+function listEntry(r: KeyRecord): Record<string, unknown> {
+  return { key: r.key, value: r.value, revision: r.revision, version: r.version };
+}

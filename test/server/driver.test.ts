@@ -1,0 +1,143 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeCommand } from '../../src/kv/commands.js';
+import type { ApplyResult } from '../../src/kv/results.js';
+import { KvStateMachine } from '../../src/kv/state-machine.js';
+import { RaftNode } from '../../src/raft/node.js';
+import { makeRng } from '../../src/raft/rng.js';
+import type { Message, NodeId } from '../../src/raft/types.js';
+import { HostError, RaftHost } from '../../src/server/driver.js';
+import type { PeerTransport } from '../../src/server/ports.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import type { StorageUpdate } from '../../src/storage/types.js';
+
+/** Memory storage whose saves take `delayMs` (a slow disk), counting saves. */
+class SlowStorage extends MemoryStorage {
+  delayMs = 0;
+  saves = 0;
+  inFlight = 0;
+  override async save(update: StorageUpdate): Promise<void> {
+    this.saves++;
+    this.inFlight++;
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    this.inFlight--;
+    return super.save(update);
+  }
+}
+
+/** Delivers messages between in-process hosts on the next turn of the event loop, recording them. */
+class LoopTransport implements PeerTransport {
+  readonly log: { at: number; m: Message }[] = [];
+  constructor(private readonly hosts: Map<NodeId, RaftHost<ApplyResult>>) {}
+  send(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      this.log.push({ at: Date.now(), m });
+      setImmediate(() => this.hosts.get(m.to)?.receive(m));
+    }
+  }
+  setFaults(): void {}
+  stats(): unknown {
+    return {};
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const put = (key: string, value: string) => encodeCommand({ op: 'put', key, value });
+
+describe('RaftHost (in-process, three hosts)', () => {
+  const ids = [1, 2, 3];
+  const hosts = new Map<NodeId, RaftHost<ApplyResult>>();
+  const storages = new Map<NodeId, SlowStorage>();
+  const transports = new Map<NodeId, LoopTransport>();
+
+  before(() => {
+    for (const id of ids) {
+      const storage = new SlowStorage(ids);
+      const transport = new LoopTransport(hosts);
+      const core = new RaftNode({ id, storage, peers: ids, electionTick: 10, heartbeatTick: 1, rng: makeRng(id) });
+      storages.set(id, storage);
+      transports.set(id, transport);
+      hosts.set(
+        id,
+        new RaftHost<ApplyResult>({
+          id,
+          peers: ids,
+          core,
+          storage,
+          transport,
+          sm: new KvStateMachine(),
+          tickMs: 10,
+          requestTimeoutMs: 2000,
+          snapshotThreshold: 1000,
+          snapshotTrailing: 10,
+          applied: 0,
+        }),
+      );
+    }
+  });
+  after(async () => {
+    for (const h of hosts.values()) await h.close();
+  });
+
+  async function leader(): Promise<RaftHost<ApplyResult>> {
+    for (let i = 0; i < 300; i++) {
+      for (const h of hosts.values()) if (h.isLeader) return h;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error('no leader');
+  }
+
+  test('concurrent proposals are batched: few propose calls and saves, answered in order once applied', async () => {
+    const l = await leader();
+    const before = { ...l.counters };
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => l.propose(put(`k${i % 10}`, `v${i}`))));
+    assert.equal(results.length, 200);
+    const revisions = results.map((r) => ('revision' in r ? r.revision : -1));
+    assert.deepEqual(
+      revisions,
+      [...revisions].sort((a, b) => a - b),
+    );
+    assert.equal(new Set(revisions).size, 200);
+    const batches = l.counters.proposeBatches - before.proposeBatches;
+    const saves = l.counters.saves - before.saves;
+    assert.ok(batches <= 5, `200 proposals took ${batches} propose calls`);
+    assert.ok(saves <= 10, `200 proposals took ${saves} saves`);
+    assert.ok(l.applied >= Math.max(...revisions));
+  });
+
+  test('heartbeats keep flowing while the leader is stuck in a slow save, and nobody campaigns', async () => {
+    const l = await leader();
+    const id = [...hosts].find(([, h]) => h === l)?.[0] as NodeId;
+    const storage = storages.get(id) as SlowStorage;
+    const termBefore = l.status().term;
+    storage.delayMs = 400;
+    const t0 = Date.now();
+    const pending = l.propose(put('slow', 'disk'));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(storage.inFlight, 1);
+    await pending;
+    storage.delayMs = 0;
+    const during = (transports.get(id) as LoopTransport).log.filter(
+      (x) => x.at > t0 + 60 && x.at < t0 + 380 && x.m.type === 'heartbeat',
+    );
+    // Ticks of 10 ms: a heartbeat to each follower every tick while the save was pending.
+    assert.ok(during.length >= 20, `only ${during.length} heartbeats during a 400 ms save`);
+    assert.equal(l.status().term, termBefore);
+    assert.ok(l.isLeader);
+  });
+
+  test('a follower refuses proposals and reads with not-leader; a barrier on the leader resolves', async () => {
+    const l = await leader();
+    const follower = [...hosts.values()].find((h) => h !== l) as RaftHost<ApplyResult>;
+    await assert.rejects(follower.propose(put('x', 'y')), (e: unknown) => {
+      assert.ok(e instanceof HostError);
+      assert.equal(e.failure.kind, 'not-leader');
+      return true;
+    });
+    await assert.rejects(follower.readBarrier(), HostError);
+    const idx = await l.readBarrier();
+    assert.ok(idx >= l.applied - 1);
+  });
+});
