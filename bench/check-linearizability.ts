@@ -33,3 +33,16 @@ if (mid >= 0) {
   bad[mid] = { ...e, value: e.value === 1 ? 2 : 1 };
   run('one read corrupted', bad);
 }
+// a guaranteed violation: a read that returns a unique value before its only write was invoked
+const t = (h[Math.floor(h.length / 2)] as HistoryEvent).time;
+const key = (h[Math.floor(h.length / 2)] as HistoryEvent).key;
+const injected: HistoryEvent[] = [
+  { process: 'reader', type: 'invoke', f: 'get', key, time: t - 0.5 },
+  { process: 'reader', type: 'ok', f: 'get', key, value: 'unique', time: t - 0.4 },
+  { process: 'writer', type: 'invoke', f: 'put', key, value: 'unique', time: t - 0.3 },
+  { process: 'writer', type: 'ok', f: 'put', key, value: 'unique', time: t - 0.2 },
+];
+run(
+  'read from the future injected',
+  [...h, ...injected].sort((a, b) => a.time - b.time),
+);

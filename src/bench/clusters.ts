@@ -1,16 +1,15 @@
 /**
  * Local clusters for benchmarks and experiments, one call per mode: child processes on 127.0.0.1 with ports
  * picked here, stopped by PID. Raft uses the server's LocalCluster harness; quorum and eventual the modes'
- * spawners; causal replicas are spawned here with SOCKET_ADDRESS / VIEW.
+ * spawners; causal replicas get SOCKET_ADDRESS / VIEW.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../server/local-cluster.js';
 import { spawnEventualCluster, spawnQuorumCluster } from '../modes/common/cluster.js';
-import { freePorts, type SpawnedNode } from '../modes/common/spawn.js';
+import { freePorts, spawnModeNode, type SpawnedNode } from '../modes/common/spawn.js';
 import type { BenchMode } from './adapters.js';
 
 export interface ClusterSpec {
@@ -66,47 +65,7 @@ async function consecutivePorts(n: number): Promise<number> {
 }
 
 function spawnCausal(addr: string, view: readonly string[]): Promise<SpawnedNode> {
-  const child = spawn(process.execPath, [CAUSAL_MAIN], {
-    env: { ...process.env, SOCKET_ADDRESS: addr, VIEW: view.join(',') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`causal replica ${addr} did not start: ${stderr}`));
-    }, 30_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`causal replica ${addr} exited with ${code}: ${stderr}`));
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('listening on') && child.pid !== undefined) {
-        clearTimeout(timer);
-        child.stdout.resume();
-        const pid = child.pid;
-        resolve({
-          url: `http://${addr}`,
-          pid,
-          child,
-          async stop(hard = false) {
-            if (child.exitCode === null && child.signalCode === null) {
-              try {
-                process.kill(pid, hard ? 'SIGKILL' : 'SIGTERM');
-              } catch {
-                // already gone
-              }
-            }
-            await exited;
-          },
-        });
-      }
-    });
-  });
+  return spawnModeNode('causal', [], { SOCKET_ADDRESS: addr, VIEW: view.join(',') });
 }
 
 export async function startBenchCluster(spec: ClusterSpec): Promise<BenchCluster> {

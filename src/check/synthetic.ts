@@ -5,6 +5,7 @@
  */
 import type { JsonValue } from '../kv/json.js';
 import type { HistoryEvent, OpFunction } from './history.js';
+import { makeRng as prng } from '../raft/rng.js';
 
 export interface SyntheticOptions {
   /** Number of operations invoked. */
@@ -26,18 +27,6 @@ interface Running {
   applied: boolean;
   output: JsonValue;
   outcome: 'ok' | 'fail';
-}
-
-/** Mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function syntheticHistory(opts: SyntheticOptions): HistoryEvent[] {

@@ -1,4 +1,6 @@
 /** The `quorumkv` command line (commander). `buildProgram` is separate from main.ts so tests can drive it. */
+import { runModeCluster, runModeServe } from './modes.js';
+import type { SpawnableMode } from '../modes/common/spawn.js';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { addBenchCommand } from './bench.js';
@@ -92,8 +94,15 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .option('--peer-http <list>', 'HTTP addresses of the nodes "1=127.0.0.1:8081,..."; env QKV_PEER_HTTP')
       .option('--data-dir <dir>', 'data directory (default ./data/node-<id>); env QKV_DATA_DIR')
       .option('--config <file>', 'JSON cluster config {"nodes":[{"id","peer","http"}...]}; env QKV_CONFIG')
-      .addOption(new Option('--mode <mode>', 'replication mode; env QKV_MODE (default raft)').choices(MODES)),
-  ).action(async (flags: ServeFlags) => {
+      .addOption(new Option('--mode <mode>', 'replication mode; env QKV_MODE (default raft)').choices(MODES))
+      .argument(
+        '[modeArgs...]',
+        'for --mode quorum|eventual|causal: that node\'s own flags after "--" (see docs/<mode>.md); ' +
+          'their environment variables (WRITE_QUORUM, SOCKET_ADDRESS, VIEW, ...) are honoured too',
+      ),
+  ).action(async (modeArgs: string[], flags: ServeFlags) => {
+    const mode = flags.mode ?? io.env.QKV_MODE ?? 'raft';
+    if (mode !== 'raft') return io.exit(await runModeServe(mode as SpawnableMode, modeArgs));
     let cfg;
     try {
       cfg = parseServeConfig(flags, io.env);
@@ -119,7 +128,16 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .option('--base-http-port <port>', 'HTTP port of node 1 (node i gets base+i-1)', '8081')
       .option('--base-peer-port <port>', 'peer transport port of node 1', '7001')
       .option('--data <dir>', 'data directory', './data')
-      .option('--restart', 'restart a node that dies instead of stopping the cluster'),
+      .option('--restart', 'restart a node that dies instead of stopping the cluster')
+      .addOption(
+        new Option(
+          '--mode <mode>',
+          'replication mode: quorum = leader on 8000 + 5 followers, eventual = 3 replicas on 8100-8102, ' +
+            'causal = 3 replicas on 8090-8092 (--nodes and --base-http-port change the layout)',
+        )
+          .choices(MODES)
+          .default('raft'),
+      ),
   ).action(
     async (
       flags: Record<string, string | boolean | undefined> & {
@@ -130,6 +148,20 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
         data: string;
       },
     ) => {
+      if (typeof flags.mode === 'string' && flags.mode !== 'raft') {
+        const explicit = (name: string) =>
+          program.commands.find((c) => c.name() === 'cluster')?.getOptionValueSource(name) === 'cli';
+        const code = await runModeCluster(
+          flags.mode as SpawnableMode,
+          {
+            host: flags.host,
+            nodes: explicit('nodes') ? Number(flags.nodes) : undefined,
+            basePort: explicit('baseHttpPort') ? Number(flags.baseHttpPort) : undefined,
+          },
+          io,
+        );
+        return io.exit(code);
+      }
       const ints = { nodes: flags.nodes, 'base-http-port': flags.baseHttpPort, 'base-peer-port': flags.basePeerPort };
       for (const [name, v] of Object.entries(ints)) {
         if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) {

@@ -1,6 +1,6 @@
 /**
- * `quorumkv serve`: starts one node of the configured mode and stops it cleanly on SIGINT / SIGTERM.
- * The mode dispatch is the STARTERS table: add quorum / causal / eventual servers there.
+ * `quorumkv serve`: starts one raft node and stops it cleanly on SIGINT / SIGTERM. The other modes run
+ * their own node programs (see modes.ts), so only raft has an in-process starter here.
  */
 import type { Mode, NodeConfig, ServeConfig } from './config.js';
 

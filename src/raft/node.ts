@@ -1,8 +1,10 @@
 import { invariant } from './assert.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
+import type { ProgressStatus, RaftConfig, RaftStatus } from './config.js';
 import { ReadOnly } from './read-only.js';
-import { entrySize, type Storage } from './storage.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
+import { entrySize } from './storage.js';
 import {
   NONE,
   type Entry,
@@ -18,54 +20,6 @@ import {
   type Snapshot,
   type SoftState,
 } from './types.js';
-
-export interface RaftConfig {
-  id: NodeId;
-  storage: Storage;
-  /** All voters including this node; default: the storage's initial peers. */
-  peers?: readonly NodeId[];
-  /** Election timeout in ticks; each node randomizes it in [electionTick, 2 * electionTick). */
-  electionTick?: number;
-  heartbeatTick?: number;
-  /** Seeded PRNG in [0, 1): the core's only source of randomness. */
-  rng: () => number;
-  preVote?: boolean;
-  checkQuorum?: boolean;
-  /** Bytes of entries per append message (at least one entry is always sent). */
-  maxSizePerMsg?: number;
-  /** Largest command a proposal may carry. */
-  maxEntryBytes?: number;
-  maxInflightMsgs?: number;
-  maxInflightBytes?: number;
-  maxCommittedBytesPerReady?: number;
-  snapshotChunkSize?: number;
-  /** Index the state machine already holds (from the snapshot it restored). */
-  applied?: number;
-  /** For the planted-bug test only: deliberately break the algorithm. */
-  plantedBugs?: readonly PlantedBug[];
-}
-
-export interface ProgressStatus {
-  readonly id: NodeId;
-  readonly match: number;
-  readonly next: number;
-  readonly state: string;
-  readonly recentActive: boolean;
-}
-
-export interface RaftStatus {
-  readonly id: NodeId;
-  readonly term: number;
-  readonly vote: NodeId;
-  readonly commit: number;
-  readonly applied: number;
-  readonly firstIndex: number;
-  readonly lastIndex: number;
-  readonly leader: NodeId;
-  readonly role: Role;
-  readonly leadTransferee: NodeId;
-  readonly progress: readonly ProgressStatus[];
-}
 
 const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'app',
@@ -90,6 +44,8 @@ const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(['app-resp
  * per-follower flow control, batched appends, ReadIndex with shared confirmation rounds, leadership
  * transfer and chunked snapshot transfer. Membership is static.
  */
+export type { ProgressStatus, RaftConfig, RaftStatus } from './config.js';
+
 export class RaftNode {
   readonly id: NodeId;
   private readonly peers: readonly NodeId[];
@@ -121,8 +77,7 @@ export class RaftNode {
   private readonly readOnly = new ReadOnly();
   /** Leader: new entries or a new commit index not yet sent to followers. */
   private needFlush = false;
-  private snapRecv: { snapshot: Snapshot['metadata']; total: number; parts: Uint8Array[]; received: number } | null =
-    null;
+  private readonly snapRecv = new SnapshotReceiver();
 
   private msgs: Message[] = [];
   private msgsEarly: Message[] = [];
@@ -155,15 +110,17 @@ export class RaftNode {
     });
 
     const hs = init.hardState;
-    if (hs.term > 0 || hs.vote !== NONE || hs.commit > 0) {
-      invariant(
-        hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex(),
-        () => `hard state commit ${hs.commit} out of range [${this.log.committed}, ${this.log.lastIndex()}]`,
-      );
-      this.log.committed = hs.commit;
-      this.term = hs.term;
-      this.vote = hs.vote;
-    }
+    invariant(
+      hs.commit <= this.log.lastIndex(),
+      () => `hard state commit ${hs.commit} beyond the last index ${this.log.lastIndex()}`,
+    );
+    // A snapshot only covers committed entries, so the commit index is at least its index (the persisted
+    // commit index may lag: hosts need not fsync a change of it alone).
+    const snapIndex = cfg.storage.snapshot().metadata.index;
+    this.log.committed = Math.max(this.log.committed, hs.commit, snapIndex, cfg.applied ?? 0);
+    invariant(this.log.committed <= this.log.lastIndex(), () => `applied ${cfg.applied} beyond the last index`);
+    this.term = hs.term;
+    this.vote = hs.vote;
     if (cfg.applied !== undefined && cfg.applied > 0) this.log.appliedTo(cfg.applied);
     this.becomeFollower(this.term, NONE);
     this.prevSoft = this.softState();
@@ -559,17 +516,14 @@ export class RaftNode {
     }
   }
 
+  /** Records a vote (the first from each node counts) and tallies the election. */
   private poll(id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
     if (!this.votes.has(id)) this.votes.set(id, granted);
     let yes = 0;
-    let no = 0;
-    for (const g of this.votes.values()) {
-      if (g) yes++;
-      else no++;
-    }
+    for (const g of this.votes.values()) if (g) yes++;
+    const no = this.votes.size - yes;
     if (yes >= this.quorum) return 'won';
-    if (no > this.peers.length - this.quorum) return 'lost';
-    return 'pending';
+    return no > this.peers.length - this.quorum ? 'lost' : 'pending';
   }
 
   private handleVoteRequest(m: Message): void {
@@ -698,48 +652,21 @@ export class RaftNode {
   private handleSnapshotChunk(m: Message): void {
     const c = m.snapshot;
     if (!c) return;
-    const meta = c.metadata;
-    if (meta.index <= this.log.committed) {
-      this.snapRecv = null;
+    const index = c.metadata.index;
+    if (index <= this.log.committed) {
+      this.snapRecv.reset();
       this.send({ type: 'app-resp', to: m.from, index: this.log.committed });
       return;
     }
-    const r = this.snapRecv;
-    if (!r || r.snapshot.index !== meta.index || r.snapshot.term !== meta.term) {
-      if (c.offset !== 0) {
-        this.send({ type: 'snap-resp', to: m.from, index: meta.index, reject: true, rejectHint: 0 });
-        return;
-      }
-      this.snapRecv = { snapshot: meta, total: c.totalSize, parts: [], received: 0 };
+    const out = this.snapRecv.accept(c);
+    if (out.kind === 'ack') {
+      this.send({ type: 'snap-resp', to: m.from, index, rejectHint: out.next });
+    } else if (out.kind === 'resume') {
+      this.send({ type: 'snap-resp', to: m.from, index, reject: out.restart, rejectHint: out.next });
+    } else {
+      const installed = this.restore(out.snapshot);
+      this.send({ type: 'app-resp', to: m.from, index: installed ? this.log.lastIndex() : this.log.committed });
     }
-    const recv = this.snapRecv;
-    invariant(recv !== null, 'snapshot receive state');
-    if (c.offset !== recv.received) {
-      this.send({
-        type: 'snap-resp',
-        to: m.from,
-        index: meta.index,
-        reject: c.offset > recv.received,
-        rejectHint: recv.received,
-      });
-      return;
-    }
-    recv.parts.push(c.data);
-    recv.received += c.data.byteLength;
-    if (recv.received < recv.total) {
-      this.send({ type: 'snap-resp', to: m.from, index: meta.index, rejectHint: recv.received });
-      return;
-    }
-    const data = new Uint8Array(recv.total);
-    let off = 0;
-    for (const p of recv.parts) {
-      data.set(p, off);
-      off += p.byteLength;
-    }
-    this.snapRecv = null;
-    const snap: Snapshot = { metadata: meta, data };
-    if (this.restore(snap)) this.send({ type: 'app-resp', to: m.from, index: this.log.lastIndex() });
-    else this.send({ type: 'app-resp', to: m.from, index: this.log.committed });
   }
 
   /** Installs a snapshot unless our log already contains its last entry. Returns whether it was installed. */

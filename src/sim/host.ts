@@ -147,9 +147,13 @@ export class SimHost {
     if (!node.hasReady()) return;
     const rd = node.ready();
     for (const m of rd.earlyMessages) this.send(m);
-    const needsDisk = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
-    if (!needsDisk) {
-      this.finish(rd);
+    const hs = rd.hardState;
+    const stored = this.storage.hardState();
+    const commitOnly = hs !== undefined && hs.term === stored.term && hs.vote === stored.vote;
+    if (rd.entries.length === 0 && rd.snapshot === undefined && (hs === undefined || commitOnly)) {
+      // As the real server does: a change of the commit index alone is not fsynced by itself (it is
+      // recomputed after a restart); it rides along with the next write.
+      this.finish(rd, false);
       return;
     }
     this.persisting = rd;
@@ -160,7 +164,7 @@ export class SimHost {
     });
   }
 
-  private finish(rd: Ready): void {
+  private finish(rd: Ready, persist = true): void {
     const node = this.node;
     const sm = this.sm;
     if (!node || !sm) return;
@@ -169,7 +173,7 @@ export class SimHost {
       const prevTerm = first - 1 <= this.storage.lastIndex() ? safeTerm(this.storage, first - 1) : undefined;
       this.checker.onPersist(this.id, rd.entries, rd.snapshot ? rd.snapshot.metadata.term : prevTerm);
     }
-    this.storage.saveSync({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    if (persist) this.storage.saveSync({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     this.persisting = null;
     for (const m of rd.messages) this.send(m);
     if (rd.snapshot) {

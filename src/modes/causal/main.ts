@@ -54,7 +54,9 @@ async function main(): Promise<void> {
     logger: values.verbose ?? false,
     unsafeSkipDependencyCheck: env.NODE_ENV === 'test' && env.QKV_CAUSAL_SKIP_DEPS === '1',
   });
-  process.stdout.write(`causal replica listening on ${handle.url}\n`);
+  // One JSON line, as the other modes print it (spawners wait for it); it also reads as prose.
+  const message = `causal replica listening on ${handle.url}`;
+  process.stdout.write(`${JSON.stringify({ listening: handle.url, mode: 'causal', message })}\n`);
   const stop = (): void => {
     void handle.close().then(() => process.exit(0));
   };

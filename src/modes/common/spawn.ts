@@ -15,13 +15,15 @@ export interface SpawnedNode {
   stop(hard?: boolean): Promise<void>;
 }
 
-export function mainScript(mode: 'quorum' | 'eventual'): string {
+export type SpawnableMode = 'quorum' | 'eventual' | 'causal';
+
+export function mainScript(mode: SpawnableMode): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   return path.join(here, '..', mode, 'main.js');
 }
 
 export function spawnModeNode(
-  mode: 'quorum' | 'eventual',
+  mode: SpawnableMode,
   args: readonly string[],
   env: Record<string, string> = {},
   startTimeoutMs = 30_000,

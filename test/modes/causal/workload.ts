@@ -4,6 +4,7 @@
  */
 import type { CausalOp } from '../../../src/check/causal.js';
 import { call, type ReplicaProcess } from './helpers.js';
+import { makeRng as rng } from '../../../src/raft/rng.js';
 
 export interface WorkloadOptions {
   readonly durationMs: number;
@@ -22,17 +23,6 @@ export interface WorkloadResult {
   readonly unavailable: number;
   readonly indeterminate: number;
   readonly faults: number;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -8,6 +8,7 @@ import {
   type FinalRecord,
 } from '../../../src/check/convergence.js';
 import { compareHlc, parseHlc, type Hlc } from '../../../src/modes/eventual/hlc.js';
+import { makeRng as rng } from '../../../src/raft/rng.js';
 
 /** A guard against a hung test, not a timing assertion: the machine may be heavily loaded. */
 const CALL_TIMEOUT_MS = 15_000;
@@ -50,18 +51,6 @@ async function call(method: string, url: string, body?: unknown) {
     signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-/** A small seeded generator, so a failing run can be replayed from the printed seed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function finalState(snapshot: { records: ReadonlyMap<string, string> }): Map<string, FinalRecord<Hlc>> {

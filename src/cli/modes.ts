@@ -1,0 +1,84 @@
+/**
+ * `quorumkv serve --mode quorum|eventual|causal` and `quorumkv cluster --mode ...`: the non-raft modes run
+ * their own node programs (src/modes/<mode>/main.ts); these commands start them as child processes, pass
+ * arguments and environment through, and stop them by PID on SIGINT / SIGTERM.
+ */
+import { spawn } from 'node:child_process';
+import { causalClusterAddresses } from '../modes/causal/index.js';
+import { spawnEventualCluster, spawnQuorumCluster, type LocalCluster } from '../modes/common/cluster.js';
+import { mainScript, spawnModeNode, type SpawnableMode } from '../modes/common/spawn.js';
+
+export interface ModeIO {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** Runs one node of `mode` with `args` until it exits; returns its exit code. */
+export function runModeServe(mode: SpawnableMode, args: readonly string[]): Promise<number> {
+  const child = spawn(process.execPath, [mainScript(mode), ...args], { stdio: 'inherit', env: process.env });
+  const forward = (sig: NodeJS.Signals) => {
+    if (child.pid !== undefined) process.kill(child.pid, sig);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  return new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolve(code ?? (signal ? 0 : 1));
+    });
+  });
+}
+
+export interface ModeClusterOptions {
+  /** Nodes in all (quorum: the leader plus followers). */
+  readonly nodes?: number;
+  readonly host: string;
+  readonly basePort?: number;
+}
+
+async function startCausal(opts: ModeClusterOptions): Promise<LocalCluster> {
+  const view = causalClusterAddresses(opts.nodes ?? 3, opts.basePort ?? 8090, opts.host);
+  const started = await Promise.allSettled(
+    view.map((addr) => spawnModeNode('causal', [], { SOCKET_ADDRESS: addr, VIEW: view.join(',') })),
+  );
+  const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw failed.reason;
+  }
+  return { nodes, stop: () => Promise.all(nodes.map((n) => n.stop())).then(() => undefined) };
+}
+
+/** Starts a local cluster of `mode` in its default layout and runs it until SIGINT / SIGTERM. */
+export async function runModeCluster(mode: SpawnableMode, opts: ModeClusterOptions, io: ModeIO): Promise<number> {
+  let cluster: LocalCluster;
+  try {
+    if (mode === 'quorum') {
+      cluster = await spawnQuorumCluster({
+        host: opts.host,
+        basePort: opts.basePort,
+        followers: opts.nodes === undefined ? undefined : opts.nodes - 1,
+      });
+    } else if (mode === 'eventual') {
+      cluster = await spawnEventualCluster({ host: opts.host, basePort: opts.basePort, replicas: opts.nodes });
+    } else {
+      cluster = await startCausal(opts);
+    }
+  } catch (err) {
+    io.err(`error: could not start the ${mode} cluster: ${(err as Error).message}`);
+    return 1;
+  }
+  cluster.nodes.forEach((n, i) =>
+    io.out(`${mode} node ${mode === 'quorum' && i === 0 ? '(leader)' : i} ${n.url} (pid ${n.pid})`),
+  );
+  io.out(`${mode} cluster ready: ${cluster.nodes.map((n) => n.url).join(' ')} — Ctrl-C stops it`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  io.out(`stopping the ${mode} cluster`);
+  await cluster.stop();
+  return 0;
+}
