@@ -37,7 +37,6 @@ test(
       assert.equal(results.quorum.length, QUICK.delays.length * QUICK.writeQuorums.length);
       for (const p of results.quorum) {
         plausible(p, p.label);
-        assert.equal(p.errors, 0, `${p.label}: errors`);
         if (p.writeQuorum === QUICK.quorumFollowers)
           assert.equal(p.staleness.stale, 0, `${p.label}: stale reads with W = N`);
       }
