@@ -1,8 +1,12 @@
 /**
- * A small JSON-over-HTTP client for node-to-node traffic. It uses Node's global `fetch` (undici underneath,
- * keep-alive connections by default) and bounds every call with a timeout, so a down or slow peer never
- * hangs the caller: the call rejects with a PeerError instead.
+ * A small JSON-over-HTTP client for node-to-node traffic, on undici's `request` with one shared keep-alive
+ * agent (several times cheaper in CPU than the global `fetch`, which matters on a leader that sends every
+ * write to every follower). Every call is bounded by a timeout, so a down or slow peer never hangs the
+ * caller: the call rejects with a PeerError instead.
  */
+import { Agent, request } from 'undici';
+
+const agent = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
 
 /** A peer could not be reached, did not answer in time, or answered with something that is not JSON. */
 export class PeerError extends Error {
@@ -27,29 +31,26 @@ export async function requestJson<T = unknown>(
   body: unknown,
   timeoutMs: number,
 ): Promise<PeerResponse<T>> {
-  let res: Response;
+  let status: number;
+  let text: string;
   try {
-    res = await fetch(url, {
+    const res = await request(url, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
-      redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
+      dispatcher: agent,
     });
+    status = res.statusCode;
+    text = await res.body.text();
   } catch (err) {
     throw new PeerError(url, describe(err));
   }
-  let text: string;
+  if (text.length === 0) return { status, body: undefined as T };
   try {
-    text = await res.text();
-  } catch (err) {
-    throw new PeerError(url, `reading the answer: ${describe(err)}`);
-  }
-  if (text.length === 0) return { status: res.status, body: undefined as T };
-  try {
-    return { status: res.status, body: JSON.parse(text) as T };
+    return { status, body: JSON.parse(text) as T };
   } catch {
-    throw new PeerError(url, `answer is not JSON (status ${res.status})`);
+    throw new PeerError(url, `answer is not JSON (status ${status})`);
   }
 }
 
