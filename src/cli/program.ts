@@ -5,6 +5,7 @@ import { runCluster } from './cluster.js';
 import { ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
 import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
 import { runServe } from './serve.js';
+import { addVerifyCommand } from './verify.js';
 
 export interface CliIO extends KvIO {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -190,6 +191,8 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
   addEndpoints(program.command('status'), io)
     .description('a table of every node: id, url, role, term, commit, applied, leader, health')
     .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
+
+  addVerifyCommand(program, io);
 
   return program;
 }
