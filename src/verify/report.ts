@@ -39,13 +39,16 @@ export function lostWrites(history: readonly HistoryEvent[], finalValues: Readon
   return lost;
 }
 
-/** Time from each leader kill to the first write acknowledged after it, in ms. */
-export function leaderKillRecoveries(faults: readonly FaultRecord[], writeAcks: readonly number[]): number[] {
+/** Time from each leader kill to the first acknowledgement of a write invoked after it, in ms. */
+export function leaderKillRecoveries(
+  faults: readonly FaultRecord[],
+  writeAcks: readonly { invoke: number; complete: number }[],
+): number[] {
   const out: number[] = [];
   for (const f of faults) {
     if (f.kind !== 'kill' || !f.hitLeader) continue;
-    const ack = writeAcks.find((t) => t > f.start);
-    if (ack !== undefined) out.push((ack - f.start) / 1e6);
+    const ack = writeAcks.find((a) => a.invoke > f.start);
+    if (ack !== undefined) out.push((ack.complete - f.start) / 1e6);
   }
   return out;
 }
@@ -62,7 +65,7 @@ export interface VerifySummary {
   readonly nodes: number;
   readonly durationS: number;
   readonly faultKinds: readonly FaultKind[];
-  readonly ops: { ok: number; fail: number; info: number; total: number };
+  readonly ops: { ok: number; fail: number; info: number; total: number; refused: number };
   readonly faults: readonly FaultRecord[];
   readonly linearizable: CheckResult;
   readonly lost: readonly LostWrite[];
@@ -76,6 +79,8 @@ export interface VerifySummary {
   readonly reportFile?: string;
   readonly passed: boolean;
   readonly problems: readonly string[];
+  /** Why operations did not succeed: `<f> <outcome> <reason>` -> count. */
+  readonly reasons: Readonly<Record<string, number>>;
 }
 
 function ms(x: number | undefined): string {
@@ -91,7 +96,8 @@ export function summaryLines(s: VerifySummary): string[] {
   const lin = s.linearizable;
   return [
     `quorumkv verify: ${s.nodes} nodes, ${s.durationS} s, faults ${s.faultKinds.join(',') || 'none'}, seed ${s.seed}`,
-    `operations: ${s.ops.total} (ok ${s.ops.ok}, fail ${s.ops.fail}, info/unknown ${s.ops.info}); ` +
+    `operations: ${s.ops.total} (ok ${s.ops.ok}, fail ${s.ops.fail}, info/unknown ${s.ops.info}; ` +
+      `${s.ops.refused} more refused at connect, never sent); ` +
       `acknowledged writes ${s.acknowledgedWrites}`,
     `faults injected: ${s.faults.length}` +
       (s.faults.length > 0
@@ -109,6 +115,8 @@ export function summaryLines(s: VerifySummary): string[] {
 /** The readable report: summary, fault timeline, final values and the failure explanation if any. */
 export function reportText(s: VerifySummary): string {
   const lines = summaryLines(s);
+  lines.push('', 'operations that did not succeed, by reason:');
+  for (const [r, n] of Object.entries(s.reasons).sort((a, b) => b[1] - a[1])) lines.push(`  ${r}: ${n}`);
   lines.push('', 'fault timeline (seconds since start):');
   for (const f of s.faults) {
     const end = f.end === undefined ? 'end' : (f.end / 1e9).toFixed(2);

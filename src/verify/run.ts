@@ -146,8 +146,8 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
     let recoverMs: number | undefined;
     const boundAt = Date.now() + recoverBoundMs;
     while (recoverMs === undefined && Date.now() < boundAt) {
-      const ack = workload.writeAcks.find((t) => t > healedAt);
-      if (ack !== undefined) recoverMs = (ack - healedAt) / 1e6;
+      const ack = workload.writeAcks.find((a) => a.invoke > healedAt);
+      if (ack !== undefined) recoverMs = (ack.complete - healedAt) / 1e6;
       else await sleep(20);
     }
     if (recoverMs === undefined) problems.push(`no write succeeded within ${recoverBoundMs} ms of healing`);
@@ -183,7 +183,7 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
       nodes: opts.nodes,
       durationS: opts.durationS,
       faultKinds: opts.faults,
-      ops: { ok: s.ok, fail: s.fail, info: s.info, total: s.ok + s.fail + s.info },
+      ops: { ok: s.ok, fail: s.fail, info: s.info, total: s.ok + s.fail + s.info, refused: s.refused },
       faults: nemesis.faults,
       linearizable,
       lost,
@@ -196,6 +196,7 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
       reportFile,
       passed: problems.length === 0,
       problems,
+      reasons: s.reasons,
     };
     if (reportFile !== undefined) writeFileSync(reportFile, reportText(summary));
     for (const l of summaryLines(summary)) io.out(l);

@@ -81,7 +81,9 @@ export async function runOp(
       ans = await http(new URL(ans.location, base).toString(), method, body, opts.timeoutMs);
     }
   } catch (err) {
-    const e = err as Error;
+    const e = err as Error & { cause?: { code?: unknown } };
+    // A refused connection means the request was never sent: a definite failure even for a write.
+    if (e.cause?.code === 'ECONNREFUSED') return { type: 'fail', reason: 'refused' };
     return unknownOutcome(e.name === 'TimeoutError' || e.name === 'AbortError' ? 'timeout' : 'connection');
   }
   const leader = typeof ans.body.leader === 'number' ? ans.body.leader : undefined;
@@ -121,6 +123,10 @@ export interface WorkloadStats {
   fail: number;
   info: number;
   byF: Record<OpFunction, number>;
+  /** Operations whose connection was refused (never sent; not in the history). */
+  refused: number;
+  /** Why operations did not succeed: `<f> <outcome> <reason>` -> count. */
+  reasons: Record<string, number>;
 }
 
 /** Nanoseconds since `origin`. */
@@ -130,9 +136,16 @@ export function nowNs(origin: bigint): number {
 
 export class Workload {
   readonly history: HistoryEvent[] = [];
-  readonly stats: WorkloadStats = { ok: 0, fail: 0, info: 0, byF: { get: 0, put: 0, cas: 0, delete: 0 } };
-  /** Completion times (ns) of acknowledged writes, in order. */
-  readonly writeAcks: number[] = [];
+  readonly stats: WorkloadStats = {
+    ok: 0,
+    fail: 0,
+    info: 0,
+    byF: { get: 0, put: 0, cas: 0, delete: 0 },
+    reasons: {},
+    refused: 0,
+  };
+  /** Acknowledged writes (invoke and completion times, ns), in completion order. */
+  readonly writeAcks: { invoke: number; complete: number }[] = [];
   private stopped = false;
   /** The first unexpected error of a client (it stops the workload). */
   error: Error | undefined;
@@ -175,6 +188,10 @@ export class Workload {
     return Math.floor(this.opts.rng() * n);
   }
 
+  private async think(): Promise<void> {
+    if (this.opts.thinkMs > 0) await new Promise((r) => setTimeout(r, this.opts.thinkMs));
+  }
+
   private async client(initialProcess: number): Promise<void> {
     let proc = initialProcess;
     while (!this.stopped) {
@@ -191,13 +208,28 @@ export class Workload {
         value = [this.opts.rng() < 0.15 || seen === undefined ? null : seen, fresh];
       } else [f, value] = ['delete', null];
       const node = this.target();
-      this.history.push({ process: proc, type: 'invoke', f, key, value, time: nowNs(this.opts.origin) });
+      const invokeTime = nowNs(this.opts.origin);
+      const invoke: HistoryEvent = { process: proc, type: 'invoke', f, key, value, time: invokeTime };
+      this.history.push(invoke);
       const res = await runOp(this.opts.urls[node] as string, f, key, value, { timeoutMs: this.opts.timeoutMs });
       const time = nowNs(this.opts.origin);
+      if (res.reason === 'refused') {
+        // Never sent: no effect and nothing observed, so it is left out of the history (recording a failed
+        // cas or delete would claim it read the key).
+        this.history.splice(this.history.lastIndexOf(invoke), 1);
+        this.stats.refused++;
+        this.leaderGuess = -1;
+        await this.think();
+        continue;
+      }
       const outValue = f === 'get' ? (res.value ?? null) : value;
       this.history.push({ process: proc, type: res.type, f, key, value: outValue, time });
       this.stats[res.type]++;
       this.stats.byF[f]++;
+      if (res.reason !== undefined) {
+        const r = `${f} ${res.type} ${res.reason}`;
+        this.stats.reasons[r] = (this.stats.reasons[r] ?? 0) + 1;
+      }
       if (res.leader !== undefined && res.leader >= 1 && res.leader <= this.opts.urls.length) {
         this.leaderGuess = res.leader - 1;
       } else if (res.type !== 'ok') this.leaderGuess = -1;
@@ -206,10 +238,10 @@ export class Workload {
         else if (f === 'put') this.seen.set(key, value);
         else if (f === 'cas') this.seen.set(key, (value as JsonValue[])[1] as JsonValue);
         else this.seen.set(key, null);
-        if (f !== 'get') this.writeAcks.push(time);
+        if (f !== 'get') this.writeAcks.push({ invoke: invokeTime, complete: time });
       }
       if (res.type === 'info') proc = this.nextProcess++ + 1000;
-      if (this.opts.thinkMs > 0) await new Promise((r) => setTimeout(r, this.opts.thinkMs));
+      await this.think();
     }
   }
 }
