@@ -34,16 +34,33 @@ export interface NodeStatus {
 
 const SERVER_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'server', 'main.js');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Linux's ephemeral range starts at 32768 by default; ports below it are never handed out by connect(). */
+const PORT_LO = 20_000;
+const PORT_HI = 32_000;
+const taken = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free port for a node, outside the ephemeral range: a node restarted after a crash must find its port
+ * still free, which an outgoing connection's ephemeral port could otherwise take in the meantime.
+ */
+async function nodePort(): Promise<number> {
+  for (let i = 0; i < 1000; i++) {
+    const port = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO));
+    if (taken.has(port)) continue;
+    if (await bindable(port)) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port found');
 }
 
 interface Link {
@@ -83,8 +100,8 @@ export class VerifyCluster {
   private async setUp(opts: VerifyClusterOptions): Promise<void> {
     const raftPorts = new Map<number, number>();
     for (const id of this.ids) {
-      raftPorts.set(id, await freePort());
-      this.httpPorts.set(id, await freePort());
+      raftPorts.set(id, await nodePort());
+      this.httpPorts.set(id, await nodePort());
     }
     mkdirSync(opts.dir, { recursive: true });
     for (const from of this.ids) {
@@ -144,8 +161,22 @@ export class VerifyCluster {
     return [...this.procs.values()].map((p) => p.pid).filter((p): p is number => p !== undefined);
   }
 
-  /** Spawns node `id` (which must not be running) and resolves once it listens. */
-  startNode(id: number): Promise<void> {
+  /**
+   * Spawns node `id` and resolves once it listens. A port still held by another process (EADDRINUSE, e.g.
+   * another program's connection) is retried for a few seconds.
+   */
+  async startNode(id: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.spawnNode(id);
+      } catch (err) {
+        if (attempt >= 20 || this.closed || !String((err as Error).message).includes('EADDRINUSE')) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private spawnNode(id: number): Promise<void> {
     if (this.closed) return Promise.reject(new Error('cluster closed'));
     if (this.procs.has(id)) return Promise.resolve();
     const cfg = this.configs.get(id);
