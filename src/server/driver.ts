@@ -79,6 +79,23 @@ export interface HostOptions<R> {
   readonly onError?: (err: unknown) => void;
 }
 
+export const LATENCY_BUCKETS = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 3];
+
+/** Fixed-bucket latency counts (non-cumulative; the last slot is +Inf), cheap enough for every event. */
+export class LatencyHistogram {
+  readonly buckets: number[] = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
+  sum = 0;
+  count = 0;
+
+  record(seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]) i++;
+    this.buckets[i]++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
 /** Proposals held back while a save is in flight before they are handed to the core anyway. */
 const MAX_HELD_PROPOSALS = 1024;
 
@@ -94,6 +111,8 @@ export class RaftHost<R> {
     snapshotsCreated: 0,
     snapshotsRestored: 0,
   };
+  /** How long each awaited `save` took (seconds). */
+  readonly saveLatency = new LatencyHistogram();
   private readonly core: RaftCore;
   private readonly storage: RaftStorage;
   private readonly transport: PeerTransport;
@@ -348,9 +367,11 @@ export class RaftHost<R> {
         }
         this.saving = true;
         this.counters.saves++;
+        const t0 = performance.now();
         this.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }).then(
           () => {
             this.saving = false;
+            this.saveLatency.record((performance.now() - t0) / 1000);
             if (!this.closed) this.afterSave(rd);
           },
           (err: unknown) => {

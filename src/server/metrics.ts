@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
-import type { RaftHost } from './driver.js';
+import { LATENCY_BUCKETS, LatencyHistogram, type RaftHost } from './driver.js';
 import type { Forwarder } from './forward.js';
 
 export interface MetricsSources {
@@ -14,17 +14,12 @@ export interface MetricsSources {
   readonly storageStats: () => Record<string, unknown> | undefined;
 }
 
-const LATENCY_BUCKETS = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 3];
-
 /** Per route and method: response counts by status and a latency histogram, kept in plain arrays. */
 interface RouteStats {
   readonly route: string;
   readonly method: string;
   readonly byStatus: Map<number, number>;
-  /** Non-cumulative counts per bucket; the last slot is +Inf. */
-  readonly buckets: number[];
-  sum: number;
-  count: number;
+  readonly latency: LatencyHistogram;
 }
 
 /**
@@ -39,22 +34,11 @@ class RequestStats {
     if (byMethod === undefined) this.byRoute.set(route, (byMethod = new Map()));
     let st = byMethod.get(method);
     if (st === undefined) {
-      st = {
-        route,
-        method,
-        byStatus: new Map(),
-        buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0),
-        sum: 0,
-        count: 0,
-      };
+      st = { route, method, byStatus: new Map(), latency: new LatencyHistogram() };
       byMethod.set(method, st);
     }
     st.byStatus.set(status, (st.byStatus.get(status) ?? 0) + 1);
-    let i = 0;
-    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]) i++;
-    st.buckets[i]++;
-    st.sum += seconds;
-    st.count++;
+    st.latency.record(seconds);
   }
 
   *all(): Iterable<RouteStats> {
@@ -66,6 +50,39 @@ interface Sample {
   metricName?: string;
   labels: Record<string, string | number>;
   value: number;
+}
+
+/**
+ * Registers a histogram whose samples come from LatencyHistogram objects at scrape time (prom-client's own
+ * Histogram hashes labels on every observation).
+ */
+function registerHistogram(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => { labels: Record<string, string>; h: LatencyHistogram }[],
+): void {
+  const metric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get() {
+      const values: Sample[] = [];
+      for (const { labels, h } of read()) {
+        let acc = 0;
+        for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
+          acc += h.buckets[i];
+          const le = i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i] : '+Inf';
+          values.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: acc });
+        }
+        values.push({ metricName: `${name}_sum`, labels, value: h.sum });
+        values.push({ metricName: `${name}_count`, labels, value: h.count });
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
+  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
 }
 
 export class NodeMetrics {
@@ -87,29 +104,12 @@ export class NodeMetrics {
         }
       },
     });
-    const latencyName = 'quorumkv_http_request_duration_seconds';
-    const latency = {
-      name: latencyName,
-      help: 'HTTP request latency by route and method',
-      type: 'histogram',
-      aggregator: 'sum',
-      get() {
-        const values: Sample[] = [];
-        for (const st of stats.all()) {
-          const labels = { route: st.route, method: st.method };
-          let acc = 0;
-          for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
-            acc += st.buckets[i];
-            const le = i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i] : '+Inf';
-            values.push({ metricName: `${latencyName}_bucket`, labels: { ...labels, le }, value: acc });
-          }
-          values.push({ metricName: `${latencyName}_sum`, labels, value: st.sum });
-          values.push({ metricName: `${latencyName}_count`, labels, value: st.count });
-        }
-        return { name: latencyName, help: this.help, type: 'histogram', values, aggregator: 'sum' };
-      },
-    };
-    r.registerMetric(latency as unknown as Parameters<Registry['registerMetric']>[0]);
+    registerHistogram(r, 'quorumkv_http_request_duration_seconds', 'HTTP request latency by route and method', () =>
+      [...stats.all()].map((st) => ({ labels: { route: st.route, method: st.method }, h: st.latency })),
+    );
+    registerHistogram(r, 'quorumkv_storage_save_duration_seconds', 'Duration of each awaited storage save', () => [
+      { labels: {}, h: src.host.saveLatency },
+    ]);
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,

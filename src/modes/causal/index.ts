@@ -1,0 +1,100 @@
+/**
+ * Causal mode: a replicated key-value store with causal consistency (see docs/causal.md).
+ *
+ * Causal metadata is a vector clock keyed by replica address: at most one entry per replica address that ever
+ * originated a write (the view's size), whatever the number of writes.
+ */
+import { buildCausalApp } from './server.js';
+import { CausalReplica, type CausalReplicaOptions } from './replica.js';
+import { isSocketAddress, splitAddress } from './peers.js';
+
+export type { CausalReplicaOptions, CausalTunables } from './replica.js';
+export { DEPENDENCY_ERROR } from './replica.js';
+
+export interface CausalReplicaHandle {
+  /** `http://IP:PORT` of this replica. */
+  readonly url: string;
+  readonly socketAddress: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts one replica listening on its socket address: it announces itself to every address of the view,
+ * copies the store from the live ones, then serves clients and runs its peer loop.
+ */
+export async function startCausalReplica(opts: CausalReplicaOptions): Promise<CausalReplicaHandle> {
+  if (!isSocketAddress(opts.socketAddress)) throw new Error(`invalid socket address: ${opts.socketAddress}`);
+  for (const a of opts.view) if (!isSocketAddress(a)) throw new Error(`invalid view address: ${a}`);
+  const node = new CausalReplica(opts);
+  const app = buildCausalApp(
+    node,
+    { maxKeyChars: opts.maxKeyChars ?? 50, maxValueBytes: opts.maxValueBytes ?? 1024 * 1024 },
+    opts.logger ?? false,
+  );
+  const { host, port } = splitAddress(opts.socketAddress);
+  await app.listen({ host, port });
+  await node.join();
+  node.start();
+  return {
+    url: `http://${opts.socketAddress}`,
+    socketAddress: opts.socketAddress,
+    close: async () => {
+      node.stop();
+      await app.close();
+    },
+  };
+}
+
+/** Socket addresses of a local cluster of `n` replicas on consecutive ports. */
+export function causalClusterAddresses(n = 3, basePort = 8090, host = '127.0.0.1'): string[] {
+  return Array.from({ length: n }, (_, i) => `${host}:${basePort + i}`);
+}
+
+/** Starts `n` replicas in this process, each with the whole cluster as its view. */
+export async function startCausalCluster(
+  n = 3,
+  basePort = 8090,
+  tunables: Omit<CausalReplicaOptions, 'socketAddress' | 'view'> = {},
+): Promise<CausalReplicaHandle[]> {
+  const view = causalClusterAddresses(n, basePort);
+  const out: CausalReplicaHandle[] = [];
+  try {
+    for (const socketAddress of view) out.push(await startCausalReplica({ ...tunables, socketAddress, view }));
+  } catch (e) {
+    await Promise.all(out.map((r) => r.close()));
+    throw e;
+  }
+  return out;
+}
+
+/** The parts of the CLI's node configuration a causal replica uses (structurally typed, no import needed). */
+export interface CausalNodeConfigLike {
+  readonly http: { readonly host: string; readonly port: number };
+  /** HTTP address of every node, this one included; becomes the view. */
+  readonly peerHttp?: ReadonlyMap<unknown, { readonly host: string; readonly port: number }>;
+  readonly maxValueBytes?: number;
+}
+
+/**
+ * Starter for `quorumkv serve --mode causal`: the socket address is the node's HTTP address and the view its
+ * known HTTP addresses; `SOCKET_ADDRESS` / `VIEW` in the environment take precedence, as the contract asks.
+ */
+export async function startCausalNode(
+  cfg: CausalNodeConfigLike,
+  tunables: Omit<CausalReplicaOptions, 'socketAddress' | 'view'> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CausalReplicaHandle> {
+  const socketAddress = env.SOCKET_ADDRESS || `${cfg.http.host}:${cfg.http.port}`;
+  const fromConfig = [...(cfg.peerHttp?.values() ?? [])].map((a) => `${a.host}:${a.port}`);
+  const view = env.VIEW
+    ? env.VIEW.split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+    : fromConfig;
+  return startCausalReplica({
+    maxValueBytes: cfg.maxValueBytes,
+    ...tunables,
+    socketAddress,
+    view: view.length > 0 ? view : [socketAddress],
+  });
+}

@@ -1,0 +1,124 @@
+/**
+ * Internal traffic between causal replicas: small JSON POST/PUT/DELETE requests with a short timeout, so a
+ * request never waits long on an unreachable peer, and the view with per-peer health bookkeeping.
+ */
+
+/** Header naming the sending replica on internal requests (used to simulate partitions). */
+export const FROM_HEADER = 'x-qkv-from';
+
+export interface PeerReply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** Sends one JSON request to a peer; resolves undefined on a network error or timeout. */
+export async function peerRequest(
+  self: string,
+  peer: string,
+  method: 'POST' | 'PUT' | 'DELETE' | 'GET',
+  path: string,
+  body: unknown,
+  timeoutMs: number,
+): Promise<PeerReply | undefined> {
+  try {
+    const res = await fetch(`http://${peer}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', [FROM_HEADER]: self },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, body: parsed };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `IP:PORT` (or `host:PORT`) with a valid port. */
+export function isSocketAddress(s: unknown): s is string {
+  if (typeof s !== 'string') return false;
+  const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(s);
+  if (m === null) return false;
+  const port = Number(m[2]);
+  return port > 0 && port < 65536;
+}
+
+/** Splits `IP:PORT` into host and port. */
+export function splitAddress(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  let host = addr.slice(0, i);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host, port: Number(addr.slice(i + 1)) };
+}
+
+export interface PeerHealth {
+  /** Consecutive failed exchanges. */
+  failures: number;
+  /** Date.now() of the last successful exchange, 0 if none. */
+  lastOk: number;
+  /** An exchange is under way (the health loop does not stack them). */
+  busy: boolean;
+  /** The peer's incarnation (process lifetime) last seen; undefined before the first contact. */
+  incarnation: string | undefined;
+  /** The next exchange asks for the peer's whole store (first contact, or the peer restarted). */
+  needFull: boolean;
+}
+
+/**
+ * The view (replicas this one broadcasts to and considers alive) plus every address ever known, so a replica
+ * removed after a failure or a partition is noticed and re-added when it answers again.
+ */
+export class View {
+  private readonly members = new Set<string>();
+  private readonly known = new Map<string, PeerHealth>();
+
+  constructor(
+    readonly self: string,
+    initial: readonly string[],
+  ) {
+    this.members.add(self);
+    for (const a of initial) this.add(a);
+  }
+
+  list(): string[] {
+    return [...this.members].sort();
+  }
+
+  has(addr: string): boolean {
+    return this.members.has(addr);
+  }
+
+  /** Adds to the view; false if it was there already. */
+  add(addr: string): boolean {
+    if (addr !== this.self && !this.known.has(addr))
+      this.known.set(addr, { failures: 0, lastOk: 0, busy: false, incarnation: undefined, needFull: true });
+    if (this.members.has(addr)) return false;
+    this.members.add(addr);
+    return true;
+  }
+
+  /** Removes from the view (the address stays known); false if it was not there. */
+  remove(addr: string): boolean {
+    return this.members.delete(addr);
+  }
+
+  /** Peers in the view, self excluded. */
+  peers(): string[] {
+    return this.list().filter((a) => a !== this.self);
+  }
+
+  /** Every address known apart from self, in the view or not. */
+  knownPeers(): string[] {
+    return [...this.known.keys()].sort();
+  }
+
+  health(addr: string): PeerHealth | undefined {
+    return this.known.get(addr);
+  }
+}

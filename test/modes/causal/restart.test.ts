@@ -1,0 +1,45 @@
+/**
+ * A replica that restarts with an empty memory while the only peer holding its last write is cut off: the new
+ * incarnation reuses that write's sequence number. Incarnation ids make both sides exchange whole stores, so
+ * every replica still ends with both writes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { call, eventually, spawnCluster, spawnReplica } from './helpers.js';
+
+test('a restarted replica reusing sequence numbers still converges with a peer that held its lost write', async () => {
+  const rs = await spawnCluster(3);
+  try {
+    const [r1, r2] = rs as [(typeof rs)[0], (typeof rs)[0], (typeof rs)[0]];
+    const [a1, a2, a3] = rs.map((r) => r.address) as [string, string, string];
+    // r3's next write reaches r1 only, and r1 cannot pass it on to r2.
+    await call(r1.url, 'POST', '/admin/partition', { peers: [a2] });
+    await call(rs[2]!.url, 'POST', '/admin/partition', { peers: [a2] });
+    const old = await call(rs[2]!.url, 'PUT', '/kvs/old', { value: 'from-old-r3', 'causal-metadata': null });
+    assert.equal(old.status, 201);
+    assert.ok(await eventually(async () => (await call(r1.url, 'GET', '/kvs/old')).status === 200, 5000));
+    await rs[2]!.kill();
+    // r1 is now cut off from everyone; r3 restarts and can only copy r2's store, which lacks its write.
+    await call(r1.url, 'POST', '/admin/partition', { peers: [a3] });
+    rs[2] = await spawnReplica(a3, [a1, a2, a3]);
+    const r3 = rs[2];
+    assert.equal((await call(r3.url, 'GET', '/kvs/old')).status, 404);
+    const fresh = await call(r3.url, 'PUT', '/kvs/new', { value: 'from-new-r3', 'causal-metadata': null });
+    assert.equal(fresh.status, 201);
+    // The sequence number is reused: the new write claims the same slot as the lost one.
+    assert.deepEqual(fresh.body['causal-metadata'], old.body['causal-metadata']);
+    await call(r1.url, 'POST', '/admin/heal');
+    for (const r of [r1, r2, r3]) {
+      assert.ok(
+        await eventually(async () => {
+          const a = await call(r.url, 'GET', '/kvs/old');
+          const b = await call(r.url, 'GET', '/kvs/new');
+          return a.body.value === 'from-old-r3' && b.body.value === 'from-new-r3';
+        }, 8000),
+        `${r.address} holds both writes`,
+      );
+    }
+  } finally {
+    await Promise.all(rs.map((r) => r.kill()));
+  }
+});
