@@ -25,7 +25,7 @@ export async function call(
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await res.text();
-  let parsed: Record<string, unknown> = {};
+  let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(text) as Record<string, unknown>;
   } catch {
