@@ -47,9 +47,13 @@ export class Nemesis {
   start(): void {
     if (this.opts.kinds.length === 0) return;
     this.loop = this.run().catch((err: unknown) => {
-      if (!this.abort.signal.aborted) throw err;
+      this.error = err instanceof Error ? err : new Error(String(err));
+      this.opts.log?.(`fault injector stopped by an error: ${this.error.message}`);
     });
   }
+
+  /** An error that ended the schedule early (e.g. a node that could not be restarted). */
+  error: Error | undefined;
 
   /** Ends the schedule; the faults in effect are healed by the caller (cluster.healAll()). */
   async stop(): Promise<void> {
@@ -58,6 +62,7 @@ export class Nemesis {
     const t = nowNs(this.opts.origin);
     for (const f of this.active) f.end = t;
     this.active.clear();
+    if (this.error !== undefined) throw this.error;
   }
 
   private uniform([lo, hi]: readonly [number, number]): number {

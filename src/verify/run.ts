@@ -88,16 +88,22 @@ async function finalReads(
 }
 
 export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<VerifySummary> {
-  const rng = makeRng(opts.seed);
+  // Separate streams: the fault schedule's draws do not depend on how many operations the clients made.
+  const faultRng = makeRng(opts.seed);
+  const rng = makeRng((opts.seed ^ 0x5eed1e55) >>> 0);
   const origin = process.hrtime.bigint();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'quorumkv-verify-'));
   const keys = Array.from({ length: opts.keys ?? 5 }, (_, i) => `k${i}`);
   const recoverBoundMs = opts.recoverBoundMs ?? 10_000;
   const problems: string[] = [];
   let cluster: VerifyCluster | undefined;
+  let workload: Workload | undefined;
+  let nemesis: Nemesis | undefined;
+  let timer: NodeJS.Timeout | undefined;
   const killOnExit = () => cluster?.killAllSync();
   const onSignal = () => {
     killOnExit();
+    if (opts.keepData !== true) rmSync(dataDir, { recursive: true, force: true });
     process.exit(130);
   };
   process.on('exit', killOnExit);
@@ -107,7 +113,7 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
     cluster = await VerifyCluster.start({ nodes: opts.nodes, dir: dataDir, requestTimeoutMs: 900 });
     await cluster.waitLeader(20_000);
     io.out(`cluster of ${opts.nodes} nodes up (data ${dataDir}); running ${opts.durationS} s`);
-    const workload = new Workload({
+    workload = new Workload({
       urls: cluster.urls,
       clients: opts.clients ?? 5,
       keys,
@@ -116,9 +122,9 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
       thinkMs: opts.thinkMs ?? 5,
       origin,
     });
-    const nemesis = new Nemesis(cluster, {
+    nemesis = new Nemesis(cluster, {
       kinds: opts.faults,
-      rng,
+      rng: faultRng,
       origin,
       gapMs: opts.gapMs ?? [1000, 4000],
       holdMs: opts.holdMs ?? [1000, 5000],
@@ -127,14 +133,16 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
     workload.start();
     nemesis.start();
     const progressS = opts.progressS ?? 5;
-    const timer =
+    const w = workload;
+    const nem = nemesis;
+    timer =
       progressS > 0
         ? setInterval(() => {
-            const s = workload.stats;
-            const active = [...nemesis.active].map((f) => `${f.kind} ${f.detail}`).join('; ') || 'none';
+            const s = w.stats;
+            const active = [...nem.active].map((f) => `${f.kind} ${f.detail}`).join('; ') || 'none';
             io.out(
               `[${(nowNs(origin) / 1e9).toFixed(1)}s] ops ok ${s.ok} fail ${s.fail} info ${s.info}; ` +
-                `faults ${nemesis.faults.length}, active: ${active}`,
+                `faults ${nem.faults.length}, active: ${active}`,
             );
           }, progressS * 1000)
         : undefined;
@@ -204,6 +212,9 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
     if (historyFile !== undefined) io.out(`history: ${historyFile}\nreport: ${reportFile}`);
     return summary;
   } finally {
+    if (timer !== undefined) clearInterval(timer);
+    await nemesis?.stop().catch(() => undefined);
+    await workload?.stop().catch(() => undefined);
     await cluster?.close();
     process.off('exit', killOnExit);
     process.off('SIGINT', onSignal);
