@@ -7,9 +7,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkLinearizable, type HistoryEvent } from '../check/linearizability.js';
+import type { HistoryEvent } from '../check/linearizability.js';
 import type { JsonValue } from '../kv/json.js';
 import { makeRng } from '../raft/rng.js';
+import { checkInWorker } from './check-worker.js';
 import { VerifyCluster } from './cluster.js';
 import { Nemesis, type FaultKind } from './nemesis.js';
 import { leaderKillRecoveries, lostWrites, reportText, summaryLines, type VerifySummary } from './report.js';
@@ -93,7 +94,7 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
   const rng = makeRng((opts.seed ^ 0x5eed1e55) >>> 0);
   const origin = process.hrtime.bigint();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'quorumkv-verify-'));
-  const keys = Array.from({ length: opts.keys ?? 5 }, (_, i) => `k${i}`);
+  const keys = Array.from({ length: opts.keys ?? 20 }, (_, i) => `k${i}`);
   const recoverBoundMs = opts.recoverBoundMs ?? 10_000;
   const problems: string[] = [];
   let cluster: VerifyCluster | undefined;
@@ -170,14 +171,6 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
     if (unread.length > 0) problems.push(`keys not readable after the full restart: ${unread.join(', ')}`);
     await cluster.close();
 
-    io.out(`checking ${history.length} events...`);
-    const linearizable = checkLinearizable(history, { timeoutMs: Math.max(60_000, opts.durationS * 1000) });
-    if (!linearizable.ok) {
-      problems.push(linearizable.timedOut === true ? 'linearizability check timed out' : 'history not linearizable');
-    }
-    const lost = lostWrites(history, values);
-    if (lost.length > 0) problems.push(`${lost.length} acknowledged writes lost`);
-    const s = workload.stats;
     let historyFile: string | undefined;
     let reportFile: string | undefined;
     if (opts.outDir !== undefined) {
@@ -186,6 +179,19 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
       reportFile = path.join(opts.outDir, 'report.txt');
       writeFileSync(historyFile, history.map((e) => JSON.stringify(e)).join('\n') + '\n');
     }
+    io.out(`checking ${history.length} events...`);
+    const checkStart = Date.now();
+    const linearizable = await checkInWorker(history, Math.max(60_000, opts.durationS * 1000));
+    if (!linearizable.ok) {
+      problems.push(
+        linearizable.error ??
+          (linearizable.timedOut === true ? 'linearizability check timed out' : 'history not linearizable'),
+      );
+    }
+    io.out(`check took ${((Date.now() - checkStart) / 1000).toFixed(1)} s`);
+    const lost = lostWrites(history, values);
+    if (lost.length > 0) problems.push(`${lost.length} acknowledged writes lost`);
+    const s = workload.stats;
     const summary: VerifySummary = {
       seed: opts.seed,
       nodes: opts.nodes,

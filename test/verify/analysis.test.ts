@@ -5,6 +5,7 @@ import type { HistoryEvent } from '../../src/check/linearizability.js';
 import { buildProgram, type CliIO } from '../../src/cli/program.js';
 import { parseFaults } from '../../src/cli/verify.js';
 import type { FaultRecord } from '../../src/verify/nemesis.js';
+import { checkInWorker } from '../../src/verify/check-worker.js';
 import { leaderKillRecoveries, lostWrites, median } from '../../src/verify/report.js';
 
 const ev = (
@@ -92,4 +93,17 @@ test('quorumkv verify: bad flags exit with status 2 and a clear message, before 
     assert.equal(code, 2, args.join(' '));
     assert.match(err.join('\n'), msg);
   }
+});
+
+test('checkInWorker: runs the checker off the main thread and reports its verdict', async () => {
+  const h: HistoryEvent[] = [
+    ev(1, 'invoke', 'put', 'a', 1, 1),
+    ev(1, 'ok', 'put', 'a', 1, 2),
+    ev(2, 'invoke', 'get', 'a', null, 3),
+    ev(2, 'ok', 'get', 'a', 1, 4),
+  ];
+  assert.equal((await checkInWorker(h, 5000)).ok, true);
+  const bad = await checkInWorker([...h, ev(3, 'invoke', 'get', 'a', null, 5), ev(3, 'ok', 'get', 'a', null, 6)], 5000);
+  assert.equal(bad.ok, false);
+  assert.equal(bad.failure?.key, 'a');
 });
