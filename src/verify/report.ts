@@ -2,7 +2,8 @@
  * Post-run analysis and rendering for `quorumkv verify`: acknowledged writes missing at the end, recovery
  * times after leader kills, the summary printed at the end and the readable report file.
  */
-import type { CheckResult, HistoryEvent } from '../check/linearizability.js';
+import type { HistoryEvent } from '../check/linearizability.js';
+import type { WorkerCheckResult } from './check-worker.js';
 import { pairOperations } from '../check/history.js';
 import type { JsonValue } from '../kv/json.js';
 import type { FaultKind, FaultRecord } from './nemesis.js';
@@ -67,7 +68,7 @@ export interface VerifySummary {
   readonly faultKinds: readonly FaultKind[];
   readonly ops: { ok: number; fail: number; info: number; total: number; refused: number };
   readonly faults: readonly FaultRecord[];
-  readonly linearizable: CheckResult;
+  readonly linearizable: WorkerCheckResult;
   readonly lost: readonly LostWrite[];
   /** Time from healing to the first acknowledged write, ms (undefined: none within the bound). */
   readonly recoverMs: number | undefined;
@@ -103,8 +104,8 @@ export function summaryLines(s: VerifySummary): string[] {
       (s.faults.length > 0
         ? ` (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}; ${leaderHits} hit the leader)`
         : ''),
-    `linearizability: ${lin.ok ? 'ok' : lin.timedOut === true ? 'UNKNOWN (checker timed out)' : 'VIOLATION'} ` +
-      `(${lin.checkedOps} operations on ${lin.keys} keys)`,
+    `linearizability: ${lin.ok ? 'ok' : lin.error !== undefined ? `UNKNOWN (${lin.error})` : lin.timedOut === true ? 'UNKNOWN (checker timed out)' : 'VIOLATION'} ` +
+      `(${lin.checkedOps} operations${lin.error === undefined ? ` on ${lin.keys} keys` : ''})`,
     `lost acknowledged writes after full restart: ${s.lost.length}`,
     `time to serve writes after healing: ${ms(s.recoverMs)} (bound ${s.recoverBoundMs} ms)`,
     `recovery after leader kills: ${rec.length === 0 ? '-' : `median ${ms(median(rec))}, max ${ms(Math.max(...rec))} over ${rec.length}`}`,
