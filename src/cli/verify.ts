@@ -56,7 +56,7 @@ export function addVerifyCommand(program: Command, io: VerifyCliIO): void {
     .option('--seed <n>', 'seed of the fault schedule and workload (default: random, printed)')
     .option('--out <dir>', 'directory for history.jsonl and report.txt', './verify-results/<seed>')
     .option('--clients <n>', 'concurrent clients', '5')
-    .option('--keys <n>', 'number of keys', '20')
+    .option('--keys <n>', 'number of keys', '50')
     .option('--recover-bound-ms <n>', 'after healing, a write must succeed within this bound', '10000')
     .option('--keep-data', 'keep the nodes data directory')
     .action(async (flags: VerifyFlags) => {

@@ -94,7 +94,7 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
   const rng = makeRng((opts.seed ^ 0x5eed1e55) >>> 0);
   const origin = process.hrtime.bigint();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'quorumkv-verify-'));
-  const keys = Array.from({ length: opts.keys ?? 20 }, (_, i) => `k${i}`);
+  const keys = Array.from({ length: opts.keys ?? 50 }, (_, i) => `k${i}`);
   const recoverBoundMs = opts.recoverBoundMs ?? 10_000;
   const problems: string[] = [];
   let cluster: VerifyCluster | undefined;
