@@ -59,7 +59,13 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
 /** Fast timings: 20 ms ticks, elections after 200–400 ms, 1 s request timeout. */
 export async function startVerifyCluster(nodes: number): Promise<{ cluster: VerifyCluster; cleanup(): Promise<void> }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qkv-verify-test-'));
-  const cluster = await VerifyCluster.start({ nodes, dir, tickMs: 20, electionTicks: 10, requestTimeoutMs: 1000 });
+  let cluster: VerifyCluster;
+  try {
+    cluster = await VerifyCluster.start({ nodes, dir, tickMs: 20, electionTicks: 10, requestTimeoutMs: 1000 });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     cluster,
     cleanup: async () => {
