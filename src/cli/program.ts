@@ -8,6 +8,7 @@ import { runCluster } from './cluster.js';
 import { ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
 import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
 import { runServe } from './serve.js';
+import { addVerifyCommand } from './verify.js';
 
 export interface CliIO extends KvIO {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -225,5 +226,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
     .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
 
   addBenchCommand(program, io);
+  addVerifyCommand(program, io);
+
   return program;
 }

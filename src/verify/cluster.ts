@@ -1,0 +1,321 @@
+/**
+ * A cluster of real node processes on 127.0.0.1 whose peer links all go through LinkProxy, so a fault
+ * injector can crash (SIGKILL), pause (SIGSTOP / SIGCONT) and restart nodes and cut any directed link.
+ *
+ * Node i's config names, for every other node j, the proxy of link i->j as j's address: both the Raft
+ * transport port and the HTTP port used for forwarding to the leader. Node i itself listens on its real
+ * ports, which clients use directly. Data directories live under `dir` and survive restarts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ConfigFile } from '../server/config.js';
+import { LinkProxy, type LinkMode } from './proxy.js';
+
+export interface VerifyClusterOptions {
+  readonly nodes: number;
+  readonly dir: string;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly requestTimeoutMs?: number;
+  readonly snapshotThreshold?: number;
+}
+
+export interface NodeStatus {
+  readonly role: string;
+  readonly state: string;
+  readonly leader: number | null;
+  readonly term: number;
+  readonly commit: number;
+  readonly applied: number;
+}
+
+const SERVER_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'server', 'main.js');
+
+/** Linux's ephemeral range starts at 32768 by default; ports below it are never handed out by connect(). */
+const PORT_LO = 20_000;
+const PORT_HI = 32_000;
+const taken = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port for a node, outside the ephemeral range: a node restarted after a crash must find its port
+ * still free, which an outgoing connection's ephemeral port could otherwise take in the meantime.
+ */
+async function nodePort(): Promise<number> {
+  for (let i = 0; i < 1000; i++) {
+    const port = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO));
+    if (taken.has(port)) continue;
+    if (await bindable(port)) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port found');
+}
+
+interface Link {
+  readonly raft: LinkProxy;
+  readonly http: LinkProxy;
+}
+
+export class VerifyCluster {
+  readonly ids: readonly number[];
+  private readonly procs = new Map<number, ChildProcess>();
+  private readonly paused = new Set<number>();
+  private readonly configs = new Map<number, string>();
+  private readonly httpPorts = new Map<number, number>();
+  /** Directed links, keyed `${from}->${to}`. */
+  private readonly links = new Map<string, Link>();
+  /** Last lines of each node's stderr. */
+  readonly stderr = new Map<number, string>();
+  private closed = false;
+
+  private constructor(n: number) {
+    this.ids = Array.from({ length: n }, (_, i) => i + 1);
+  }
+
+  /** Picks ports, starts the proxies, writes the configs and starts every node. */
+  static async start(opts: VerifyClusterOptions): Promise<VerifyCluster> {
+    const c = new VerifyCluster(opts.nodes);
+    try {
+      await c.setUp(opts);
+      await Promise.all(c.ids.map((id) => c.startNode(id)));
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+    return c;
+  }
+
+  private async setUp(opts: VerifyClusterOptions): Promise<void> {
+    const raftPorts = new Map<number, number>();
+    for (const id of this.ids) {
+      raftPorts.set(id, await nodePort());
+      this.httpPorts.set(id, await nodePort());
+    }
+    mkdirSync(opts.dir, { recursive: true });
+    for (const from of this.ids) {
+      const nodes: ConfigFile['nodes'] = [];
+      for (const to of this.ids) {
+        if (to === from) {
+          nodes.push({ id: to, host: '127.0.0.1', raftPort: raftPorts.get(to)!, httpPort: this.httpPorts.get(to)! });
+          continue;
+        }
+        const link: Link = {
+          raft: await LinkProxy.start({ host: '127.0.0.1', port: raftPorts.get(to)! }),
+          http: await LinkProxy.start({ host: '127.0.0.1', port: this.httpPorts.get(to)! }),
+        };
+        this.links.set(`${from}->${to}`, link);
+        nodes.push({ id: to, host: '127.0.0.1', raftPort: link.raft.port, httpPort: link.http.port });
+      }
+      const file: ConfigFile = {
+        id: from,
+        nodes,
+        dataDir: path.join(opts.dir, `n${from}`),
+        tickMs: opts.tickMs,
+        electionTicks: opts.electionTicks,
+        requestTimeoutMs: opts.requestTimeoutMs,
+        snapshotThreshold: opts.snapshotThreshold,
+        logLevel: 'error',
+      };
+      const cfgPath = path.join(opts.dir, `n${from}.json`);
+      writeFileSync(cfgPath, JSON.stringify(file, null, 2));
+      this.configs.set(from, cfgPath);
+    }
+  }
+
+  url(id: number): string {
+    const port = this.httpPorts.get(id);
+    if (port === undefined) throw new Error(`no node ${id}`);
+    return `http://127.0.0.1:${port}`;
+  }
+
+  get urls(): string[] {
+    return this.ids.map((id) => this.url(id));
+  }
+
+  isRunning(id: number): boolean {
+    return this.procs.has(id);
+  }
+
+  isPaused(id: number): boolean {
+    return this.paused.has(id);
+  }
+
+  pid(id: number): number | undefined {
+    return this.procs.get(id)?.pid;
+  }
+
+  /** PIDs of every node process still running. */
+  pids(): number[] {
+    return [...this.procs.values()].map((p) => p.pid).filter((p): p is number => p !== undefined);
+  }
+
+  /**
+   * Spawns node `id` and resolves once it listens. A port still held by another process (EADDRINUSE, e.g.
+   * another program's connection) is retried for a few seconds.
+   */
+  async startNode(id: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.spawnNode(id);
+      } catch (err) {
+        if (attempt >= 20 || this.closed || !String((err as Error).message).includes('EADDRINUSE')) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private spawnNode(id: number): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('cluster closed'));
+    if (this.procs.has(id)) return Promise.resolve();
+    const cfg = this.configs.get(id);
+    if (cfg === undefined) return Promise.reject(new Error(`no node ${id}`));
+    const child = spawn(process.execPath, [SERVER_MAIN, '--config', cfg, '--exit-with-parent'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.procs.set(id, child);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => this.stderr.set(id, ((this.stderr.get(id) ?? '') + d).slice(-4000)));
+    child.on('exit', () => {
+      if (this.procs.get(id) === child) {
+        this.procs.delete(id);
+        this.paused.delete(id);
+      }
+    });
+    return new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      const onData = (d: string) => {
+        out += d;
+        if (out.includes('"event":"listening"')) {
+          child.stdout.off('data', onData);
+          child.stdout.resume();
+          resolve();
+        }
+      };
+      child.stdout.on('data', onData);
+      child.once('exit', (code, sig) =>
+        reject(new Error(`node ${id} exited (${code ?? sig}) before listening: ${this.stderr.get(id) ?? ''}`)),
+      );
+    });
+  }
+
+  /** Sends `signal` (SIGKILL: a crash) to node `id` and waits for the process to end. */
+  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.procs.get(id);
+    if (child === undefined || child.pid === undefined) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    process.kill(child.pid, signal);
+    // A stopped process does not act on SIGTERM until continued.
+    if (this.paused.has(id) && signal !== 'SIGKILL') process.kill(child.pid, 'SIGCONT');
+    await exited;
+  }
+
+  pause(id: number): void {
+    const pid = this.pid(id);
+    if (pid === undefined || this.paused.has(id)) return;
+    process.kill(pid, 'SIGSTOP');
+    this.paused.add(id);
+  }
+
+  resume(id: number): void {
+    const pid = this.pid(id);
+    this.paused.delete(id);
+    if (pid !== undefined) process.kill(pid, 'SIGCONT');
+  }
+
+  /** Sets the mode of the directed link from -> to. */
+  setLink(from: number, to: number, mode: LinkMode): void {
+    const l = this.links.get(`${from}->${to}`);
+    if (l === undefined) throw new Error(`no link ${from}->${to}`);
+    l.raft.setMode(mode);
+    l.http.setMode(mode);
+  }
+
+  linkMode(from: number, to: number): LinkMode | undefined {
+    return this.links.get(`${from}->${to}`)?.raft.mode;
+  }
+
+  /** Cuts every link between the two groups, in both directions. */
+  partition(a: readonly number[], b: readonly number[], mode: Exclude<LinkMode, 'pass'>): void {
+    for (const x of a) {
+      for (const y of b) {
+        this.setLink(x, y, mode);
+        this.setLink(y, x, mode);
+      }
+    }
+  }
+
+  /** Every link back to pass. */
+  healLinks(): void {
+    for (const l of this.links.values()) {
+      l.raft.setMode('pass');
+      l.http.setMode('pass');
+    }
+  }
+
+  /** Heals links, continues paused nodes and restarts the stopped ones. */
+  async healAll(): Promise<void> {
+    this.healLinks();
+    for (const id of [...this.paused]) this.resume(id);
+    await Promise.all(this.ids.filter((id) => !this.isRunning(id)).map((id) => this.startNode(id)));
+  }
+
+  async status(id: number, timeoutMs = 500): Promise<NodeStatus | undefined> {
+    if (!this.isRunning(id) || this.paused.has(id)) return undefined;
+    try {
+      const res = await fetch(this.url(id) + '/status', { signal: AbortSignal.timeout(timeoutMs) });
+      return (await res.json()) as NodeStatus;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The node that reports itself a serving leader, if any (one round of /status). */
+  async leader(exclude: readonly number[] = []): Promise<number | undefined> {
+    const found = await Promise.all(
+      this.ids.filter((id) => !exclude.includes(id)).map(async (id) => ({ id, s: await this.status(id) })),
+    );
+    return found.find((f) => f.s?.role === 'leader' && f.s.state === 'serving')?.id;
+  }
+
+  async waitLeader(timeoutMs = 15_000, exclude: readonly number[] = []): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const l = await this.leader(exclude);
+      if (l !== undefined) return l;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no leader within ${timeoutMs} ms`);
+  }
+
+  /** Kills every node process (by PID) and closes the proxies. Safe to call more than once. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.procs.keys()].map((id) => this.kill(id, 'SIGKILL')));
+    await Promise.all([...this.links.values()].flatMap((l) => [l.raft.close(), l.http.close()]));
+    this.links.clear();
+  }
+
+  /** Synchronous last resort (process 'exit' handlers): SIGKILL every child by PID. */
+  killAllSync(): void {
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
