@@ -7,6 +7,7 @@
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 import { ModeClient, type OpResult, type Session, type Target } from './adapters.js';
 import { StalenessTracker, type StalenessSummary } from './staleness.js';
+import { makeRng } from '../raft/rng.js';
 
 export interface LoadOptions {
   readonly target: Target;
@@ -64,18 +65,6 @@ export interface LoadResult {
   readonly staleness: StalenessSummary;
 }
 
-/** Small deterministic PRNG (mulberry32) for key and operation choices. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function bar(frac: number, text: string): string {
   const w = 30;
   const n = Math.round(Math.min(1, frac) * w);
@@ -108,7 +97,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let sample: string | undefined;
   let dropped = 0;
   const nextSeq = new Map<string, number>();
-  const random = rng(o.seed ?? 1);
+  const random = makeRng(o.seed ?? 1); // key and operation choices
   const prefix = o.keyPrefix ?? 'k';
   const sessions: Session[] = Array.from({ length: o.clients }, () => ({ meta: null }));
 
