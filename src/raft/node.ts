@@ -3,8 +3,8 @@ import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import type { ProgressStatus, RaftConfig, RaftStatus } from './config.js';
 import { ReadOnly } from './read-only.js';
+import { Replicator } from './replication.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
-import { entrySize } from './storage.js';
 import {
   NONE,
   type Entry,
@@ -30,9 +30,6 @@ const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'prevote',
   'prevote-resp',
 ]);
-
-/** Snapshot chunks in flight to one follower at a time. */
-const SNAPSHOT_WINDOW = 4;
 
 const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(['app-resp', 'heartbeat-resp', 'snap-resp']);
 
@@ -78,6 +75,8 @@ export class RaftNode {
   /** Leader: new entries or a new commit index not yet sent to followers. */
   private needFlush = false;
   private readonly snapRecv = new SnapshotReceiver();
+  /** Leader-side sending: appends, snapshot chunks, heartbeats. */
+  private readonly repl: Replicator;
 
   private msgs: Message[] = [];
   private msgsEarly: Message[] = [];
@@ -104,6 +103,18 @@ export class RaftNode {
     this.maxInflightBytes = cfg.maxInflightBytes ?? 32 * 1024 * 1024;
     this.snapshotChunkSize = cfg.snapshotChunkSize ?? 1024 * 1024;
     this.bugs = new Set(cfg.plantedBugs ?? []);
+    this.repl = new Replicator({
+      id: this.id,
+      peers: this.peers,
+      maxSizePerMsg: this.maxSizePerMsg,
+      snapshotChunkSize: this.snapshotChunkSize,
+      log: () => this.log,
+      term: () => this.term,
+      ticks: () => this.ticks,
+      progress: (id) => this.progress(id),
+      recentlyActive: (id, pr) => this.recentlyActive(id, pr),
+      send: (m) => this.msgOut(m),
+    });
     this.log = new RaftLog(cfg.storage, cfg.maxCommittedBytesPerReady ?? 8 * 1024 * 1024, {
       keepConflicts: this.bugs.has('keep-conflicting-entries'),
       applyUncommitted: this.bugs.has('apply-before-commit'),
@@ -240,7 +251,7 @@ export class RaftNode {
     this.electionElapsed = 0; // the transfer must finish within one election timeout
     const pr = this.progress(to);
     if (pr.match === this.log.lastIndex()) this.send({ type: 'timeout-now', to });
-    else this.sendAppend(to);
+    else this.repl.sendAppend(to);
   }
 
   /** Whether a read may be served from the leader's state without a round (leader lease). */
@@ -464,7 +475,7 @@ export class RaftNode {
     }
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.readOnly.lastPendingRound());
+      this.repl.bcastHeartbeat(this.readOnly.lastPendingRound());
     }
   }
 
@@ -687,14 +698,14 @@ export class RaftNode {
       if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(nextProbe, m.logTerm)[0];
       if (pr.maybeDecrTo(m.index, nextProbe)) {
         if (pr.state === 'replicate') pr.becomeProbe();
-        this.sendAppend(m.from);
+        this.repl.sendAppend(m.from);
       }
       return;
     }
     if (!pr.maybeUpdate(m.index)) {
       if (pr.state === 'probe' && pr.match === m.index) {
         pr.becomeReplicate();
-        this.sendAppends(m.from);
+        this.repl.sendAppends(m.from);
       }
       return;
     }
@@ -707,7 +718,7 @@ export class RaftNode {
       pr.inflights.freeLE(m.index);
     }
     if (this.maybeCommit()) this.needFlush = true;
-    this.sendAppends(m.from);
+    this.repl.sendAppends(m.from);
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
       this.send({ type: 'timeout-now', to: m.from });
     }
@@ -723,10 +734,10 @@ export class RaftNode {
       // Chunks may have been lost: resend from the last acknowledged offset if nothing moved for a while.
       if (++pr.snapStall >= 3) {
         pr.snapSent = pr.snapOffset;
-        this.sendSnapshotChunks(m.from, pr);
+        this.repl.sendSnapshotChunks(m.from, pr);
       }
     } else if (pr.match < this.log.lastIndex()) {
-      this.sendAppend(m.from);
+      this.repl.sendAppend(m.from);
     }
     if (m.context) this.readOnly.ack(m.context, m.from, this.quorum);
   }
@@ -745,7 +756,7 @@ export class RaftNode {
     } else {
       return; // a duplicate or stale acknowledgement
     }
-    this.sendSnapshotChunks(m.from, pr);
+    this.repl.sendSnapshotChunks(m.from, pr);
   }
 
   // ---------------------------------------------------------------- replication
@@ -776,102 +787,8 @@ export class RaftNode {
     for (const id of this.peers) {
       if (id === this.id) continue;
       const pr = this.progress(id);
-      this.sendAppends(id);
-      if (pr.sentCommit < this.log.committed && !pr.isPaused()) this.sendAppend(id);
-    }
-  }
-
-  /** Sends as many appends as the follower's flow control allows. */
-  private sendAppends(to: NodeId): void {
-    const pr = this.progress(to);
-    while (!pr.isPaused() && pr.next <= this.log.lastIndex()) {
-      if (!this.sendAppend(to)) break;
-    }
-  }
-
-  /** Sends one append (possibly empty) or starts a snapshot transfer. Returns false if nothing was sent. */
-  private sendAppend(to: NodeId): boolean {
-    const pr = this.progress(to);
-    if (pr.isPaused()) return false;
-    const prevIndex = pr.next - 1;
-    const prevTerm = this.log.term(prevIndex);
-    const ents = this.log.entries(pr.next, this.maxSizePerMsg);
-    if (prevTerm === undefined || ents === undefined) return this.startSnapshot(to, pr);
-    let bytes = 0;
-    for (const e of ents) bytes += entrySize(e);
-    this.msgOut({
-      type: 'app',
-      from: this.id,
-      to,
-      term: this.term,
-      index: prevIndex,
-      logTerm: prevTerm,
-      commit: this.log.committed,
-      entries: ents,
-    });
-    pr.sentEntries(ents.length, bytes);
-    pr.sentCommit = this.log.committed;
-    return true;
-  }
-
-  private startSnapshot(to: NodeId, pr: Progress): boolean {
-    if (!this.recentlyActive(to, pr)) return false; // do not ship a snapshot to a peer that may be down
-    const snap = this.log.snapshot();
-    invariant(snap.metadata.index > 0, 'entries are compacted but there is no snapshot');
-    pr.becomeSnapshot(snap);
-    this.sendSnapshotChunks(to, pr);
-    return true;
-  }
-
-  /** Sends chunks from `snapSent` on, keeping at most a few chunks unacknowledged. */
-  private sendSnapshotChunks(to: NodeId, pr: Progress): void {
-    const snap = pr.snapshot;
-    if (!snap) return;
-    const total = snap.data.byteLength;
-    const window = SNAPSHOT_WINDOW * this.snapshotChunkSize;
-    while (pr.snapSent - pr.snapOffset < window && (pr.snapSent < total || total === 0)) {
-      this.sendSnapshotChunk(to, pr, snap);
-      if (total === 0) break;
-    }
-  }
-
-  private sendSnapshotChunk(to: NodeId, pr: Progress, snap: Snapshot): void {
-    const total = snap.data.byteLength;
-    const end = Math.min(total, pr.snapSent + this.snapshotChunkSize);
-    this.msgOut({
-      type: 'snap',
-      from: this.id,
-      to,
-      term: this.term,
-      index: snap.metadata.index,
-      logTerm: snap.metadata.term,
-      commit: this.log.committed,
-      snapshot: {
-        metadata: snap.metadata,
-        offset: pr.snapSent,
-        totalSize: total,
-        data: snap.data.subarray(pr.snapSent, end),
-      },
-    });
-    pr.snapSent = end;
-  }
-
-  private bcastHeartbeat(context: number): void {
-    for (const id of this.peers) {
-      if (id === this.id) continue;
-      const pr = this.progress(id);
-      const commit = Math.min(pr.match, this.log.committed);
-      // `index` carries the tick the heartbeat was sent at, echoed back for the leader lease.
-      this.msgOut({
-        type: 'heartbeat',
-        from: this.id,
-        to: id,
-        term: this.term,
-        index: this.ticks,
-        logTerm: 0,
-        commit,
-        context,
-      });
+      this.repl.sendAppends(id);
+      if (pr.sentCommit < this.log.committed && !pr.isPaused()) this.repl.sendAppend(id);
     }
   }
 
@@ -879,7 +796,7 @@ export class RaftNode {
     const { round, isNew } = this.readOnly.add(ctx, this.log.committed);
     if (!isNew) return;
     this.readOnly.ack(round, this.id, this.quorum); // releases at once in a single-node cluster
-    if (this.peers.length > 1) this.bcastHeartbeat(round);
+    if (this.peers.length > 1) this.repl.bcastHeartbeat(round);
   }
 
   // ---------------------------------------------------------------- helpers
