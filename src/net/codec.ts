@@ -19,26 +19,21 @@ function pack(value: unknown): Buffer {
   const u = packBytes(value);
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
-import type { Entry, EntryType, Message, MessageType, NodeId, SnapshotChunk } from '../raft/types.js';
+import {
+  MESSAGE_TYPES,
+  type Entry,
+  type EntryType,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type SnapshotChunk,
+} from '../raft/types.js';
 
 export const PROTOCOL_VERSION = 1;
 export const KIND_HELLO = 0;
 export const KIND_MESSAGE = 1;
 export const FRAME_HEADER_BYTES = 4;
 
-const MESSAGE_TYPES: readonly MessageType[] = [
-  'prevote',
-  'prevote-resp',
-  'vote',
-  'vote-resp',
-  'app',
-  'app-resp',
-  'heartbeat',
-  'heartbeat-resp',
-  'snap',
-  'snap-resp',
-  'timeout-now',
-];
 const MESSAGE_CODE = new Map<MessageType, number>(MESSAGE_TYPES.map((t, i) => [t, i]));
 const ENTRY_TYPES: readonly EntryType[] = ['normal', 'noop'];
 

@@ -46,18 +46,22 @@ export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({
   data: new Uint8Array(0),
 });
 
-export type MessageType =
-  | 'prevote'
-  | 'prevote-resp'
-  | 'vote'
-  | 'vote-resp'
-  | 'app'
-  | 'app-resp'
-  | 'heartbeat'
-  | 'heartbeat-resp'
-  | 'snap'
-  | 'snap-resp'
-  | 'timeout-now';
+/** Every message type, in a fixed order (the transport's wire codes follow it). */
+export const MESSAGE_TYPES = [
+  'prevote',
+  'prevote-resp',
+  'vote',
+  'vote-resp',
+  'app',
+  'app-resp',
+  'heartbeat',
+  'heartbeat-resp',
+  'snap',
+  'snap-resp',
+  'timeout-now',
+] as const;
+
+export type MessageType = (typeof MESSAGE_TYPES)[number];
 
 /** One chunk of an InstallSnapshot transfer. */
 export interface SnapshotChunk {

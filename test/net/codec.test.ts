@@ -11,22 +11,8 @@ import {
   joinFrames,
 } from '../../src/net/codec.js';
 import fc from 'fast-check';
-import type { EntryType, Message, MessageType } from '../../src/raft/types.js';
+import { MESSAGE_TYPES, type EntryType, type Message, type MessageType } from '../../src/raft/types.js';
 import { msg, norm } from './helpers.js';
-
-const ALL_TYPES: MessageType[] = [
-  'prevote',
-  'prevote-resp',
-  'vote',
-  'vote-resp',
-  'app',
-  'app-resp',
-  'heartbeat',
-  'heartbeat-resp',
-  'snap',
-  'snap-resp',
-  'timeout-now',
-];
 
 function sample(type: MessageType, i: number): Message {
   switch (type) {
@@ -59,7 +45,7 @@ function sample(type: MessageType, i: number): Message {
 }
 
 test('every message type round-trips, optional fields stay absent, bytes come back as Uint8Array', () => {
-  ALL_TYPES.forEach((type, i) => {
+  MESSAGE_TYPES.forEach((type, i) => {
     const m = sample(type, i);
     const f = decodeFrameBody(encodeMessageBody(m));
     assert.equal(f.kind, 'message');
@@ -79,7 +65,7 @@ test('hello frames carry the sender id', () => {
 });
 
 test('FrameDecoder reassembles frames split at every byte boundary and joined in one chunk', () => {
-  const msgs = ALL_TYPES.map(sample);
+  const msgs = MESSAGE_TYPES.map(sample);
   const stream = Buffer.concat(msgs.map(encodeFrame));
   // one byte at a time
   const dec = new FrameDecoder(1 << 20);
@@ -130,7 +116,7 @@ test('property: random messages round-trip through frames split at random points
   });
   const message = fc.record(
     {
-      type: fc.constantFrom(...ALL_TYPES),
+      type: fc.constantFrom(...MESSAGE_TYPES),
       from: fc.integer({ min: 1, max: 9 }),
       to: fc.integer({ min: 1, max: 9 }),
       term: fc.nat(),

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { TcpTransport, type TcpTransportOptions } from '../../src/net/transport.js';
 import { encodeHelloBody, encodeMessageBody, joinFrames } from '../../src/net/codec.js';
-import type { Message, MessageType, NodeId } from '../../src/raft/types.js';
+import { MESSAGE_TYPES, type Message, type NodeId } from '../../src/raft/types.js';
 import { freePort, msg, norm, sleep, waitFor } from './helpers.js';
 
 type Opts = Partial<TcpTransportOptions>;
@@ -36,25 +36,11 @@ async function cluster(n: number, opts: Opts = {}) {
   return { nodes, ports, peers, box, start, closeAll };
 }
 
-const TYPES: MessageType[] = [
-  'prevote',
-  'prevote-resp',
-  'vote',
-  'vote-resp',
-  'app',
-  'app-resp',
-  'heartbeat',
-  'heartbeat-resp',
-  'snap',
-  'snap-resp',
-  'timeout-now',
-];
-
 test('every message type crosses TCP intact; a burst arrives complete and in order', async () => {
   const c = await cluster(3);
   try {
     const [t1, t2] = c.nodes as [TcpTransport, TcpTransport, TcpTransport];
-    const sent: Message[] = TYPES.map((type, i) =>
+    const sent: Message[] = MESSAGE_TYPES.map((type, i) =>
       msg(type, 1, 2, {
         index: i,
         entries: type === 'app' ? [{ index: 1, term: 1, type: 'normal', data: new Uint8Array([i, 7]) }] : undefined,
