@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LogLevel } from '../cli/config.js';
 import type { ConfigFile } from './config.js';
+import { untilListening } from './child.js';
 
 export interface LocalClusterOptions {
   readonly nodes: number;
@@ -114,22 +115,7 @@ export class LocalCluster {
     child.on('exit', () => {
       if (this.procs.get(id) === child) this.procs.delete(id);
     });
-    return new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout.setEncoding('utf8');
-      const onData = (d: string) => {
-        out += d;
-        if (out.includes('"event":"listening"')) {
-          child.stdout.off('data', onData);
-          child.stdout.resume();
-          resolve();
-        }
-      };
-      child.stdout.on('data', onData);
-      child.once('exit', (code) =>
-        reject(new Error(`node ${id} exited with ${code} before listening: ${this.stderr.get(id) ?? ''}`)),
-      );
-    });
+    return untilListening(child, `node ${id}`, () => this.stderr.get(id) ?? '');
   }
 
   /** Kills node `id` (SIGKILL by default: a crash) and waits for the process to end. */

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigFile } from '../server/config.js';
 import { LinkProxy, type LinkMode } from './proxy.js';
+import { untilListening } from '../server/child.js';
 
 export interface VerifyClusterOptions {
   readonly nodes: number;
@@ -193,22 +194,7 @@ export class VerifyCluster {
         this.paused.delete(id);
       }
     });
-    return new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout.setEncoding('utf8');
-      const onData = (d: string) => {
-        out += d;
-        if (out.includes('"event":"listening"')) {
-          child.stdout.off('data', onData);
-          child.stdout.resume();
-          resolve();
-        }
-      };
-      child.stdout.on('data', onData);
-      child.once('exit', (code, sig) =>
-        reject(new Error(`node ${id} exited (${code ?? sig}) before listening: ${this.stderr.get(id) ?? ''}`)),
-      );
-    });
+    return untilListening(child, `node ${id}`, () => this.stderr.get(id) ?? '');
   }
 
   /** Sends `signal` (SIGKILL: a crash) to node `id` and waits for the process to end. */
