@@ -28,6 +28,7 @@ import { ModeMetrics } from '../common/metrics.js';
 import { PeerError } from '../common/peer-client.js';
 import { Replica, type RoundResult } from './replica.js';
 import { parseWireEntry } from './store.js';
+import type { RunningNode } from '../common/running-node.js';
 
 export interface EventualNodeOptions {
   readonly id?: string;
@@ -46,11 +47,7 @@ export interface EventualNodeOptions {
   readonly logger?: boolean | { level: string };
 }
 
-export interface RunningNode {
-  readonly url: string;
-  readonly id: string;
-  close(): Promise<void>;
-}
+export type { RunningNode } from '../common/running-node.js';
 
 const MODE = 'eventual';
 /** Internal routes can carry many records at once: far above the client body limit. */

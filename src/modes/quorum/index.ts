@@ -29,6 +29,7 @@ import { ModeMetrics } from '../common/metrics.js';
 import { getJson } from '../common/peer-client.js';
 import { QuorumReplicator } from './leader.js';
 import { VersionedStore, parseWireRecord, recordOf } from './store.js';
+import type { RunningNode } from '../common/running-node.js';
 
 export interface QuorumNodeOptions {
   readonly role: 'leader' | 'follower';
@@ -49,11 +50,7 @@ export interface QuorumNodeOptions {
   readonly logger?: boolean | { level: string };
 }
 
-export interface RunningNode {
-  readonly url: string;
-  readonly id: string;
-  close(): Promise<void>;
-}
+export type { RunningNode } from '../common/running-node.js';
 
 const MODE = 'quorum';
 
