@@ -1,9 +1,16 @@
 /**
  * Commands of the replicated key-value state machine and their log-entry encoding.
  *
- * An entry's bytes are a msgpack map with short field names. Values travel as JSON text inside the
- * msgpack (field `v`, `iv`, `cv`): a JSON value then round-trips exactly (key order, `__proto__` keys,
- * integers vs floats) and every replica parses the same text into the same value.
+ * Values always travel as JSON text: a JSON value then round-trips exactly (key order, `__proto__` keys,
+ * integers vs floats) and every replica parses the same text into the same value. Two encodings:
+ *
+ * - put and delete (the hot path) are a compact binary record, see `encodeKeyCommand`: the marker byte
+ *   0xC1 (a byte msgpack never uses), the op, a flag byte, then length-prefixed UTF-8 strings and
+ *   unsigned LEB128 integers;
+ * - transactions are a msgpack map with short field names (`t`, `c`, `s`, `f`, values in `v`/`cv`).
+ *
+ * `decodeCommand` tells them apart by the first byte, and accepts put/delete maps in the msgpack form
+ * too (how logs written before the binary form hold them).
  */
 import { pack, unpack } from '../util/msgpack.js';
 import { jsonError, type JsonValue } from './json.js';
@@ -76,11 +83,6 @@ function encodeRequestId(w: Wire, id: RequestId | undefined): void {
   }
 }
 
-function encodeConditions(w: Wire, c: WriteConditions): void {
-  if (c.ifVersion !== undefined) w.ic = c.ifVersion;
-  if (c.hasIfValue === true || c.ifValue !== undefined) w.iv = JSON.stringify(c.ifValue ?? null);
-}
-
 function encodeOp(op: TxnOp): Wire {
   if (op.op === 'put') return { o: 'p', k: op.key, v: JSON.stringify(op.value) };
   return { o: op.op === 'delete' ? 'd' : 'g', k: op.key };
@@ -88,28 +90,166 @@ function encodeOp(op: TxnOp): Wire {
 
 /** Encodes a command as the bytes of a log entry. */
 export function encodeCommand(cmd: Command): Uint8Array {
-  const w: Wire = {};
-  switch (cmd.op) {
-    case 'put':
-      w.t = 'p';
-      w.k = cmd.key;
-      w.v = JSON.stringify(cmd.value);
-      encodeConditions(w, cmd);
-      break;
-    case 'delete':
-      w.t = 'd';
-      w.k = cmd.key;
-      encodeConditions(w, cmd);
-      break;
-    case 'txn':
-      w.t = 't';
-      w.c = cmd.compare.map((c) => ({ k: c.key, g: c.target, o: c.op, cv: JSON.stringify(c.value) }));
-      w.s = cmd.success.map(encodeOp);
-      w.f = cmd.failure.map(encodeOp);
-      break;
-  }
+  if (cmd.op !== 'txn') return encodeKeyCommand(cmd);
+  const w: Wire = { t: 't' };
+  w.c = cmd.compare.map((c) => ({ k: c.key, g: c.target, o: c.op, cv: JSON.stringify(c.value) }));
+  w.s = cmd.success.map(encodeOp);
+  w.f = cmd.failure.map(encodeOp);
   encodeRequestId(w, cmd.requestId);
   return pack(w);
+}
+
+/** First byte of the binary put/delete form (0xC1 is "never used" in msgpack). */
+const BINARY_MARKER = 0xc1;
+const OP_PUT = 1;
+const OP_DELETE = 2;
+const HAS_REQUEST_ID = 1;
+const HAS_IF_VERSION = 2;
+const HAS_IF_VALUE = 4;
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, off: number, n: number): number {
+  while (n >= 0x80) {
+    buf[off++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[off++] = n;
+  return off;
+}
+
+/**
+ * Binary put/delete:
+ *
+ *   u8 0xC1 | u8 op (1 put, 2 delete) | u8 flags (1 request id, 2 if_version, 4 if_value)
+ *   str key | [put] str value JSON | [2] uint if_version | [4] str if_value JSON | [1] str client, uint seq
+ *
+ * where `str` is a uint byte length followed by UTF-8 bytes and `uint` is unsigned LEB128.
+ */
+function encodeKeyCommand(cmd: PutCommand | DeleteCommand): Uint8Array {
+  const valueText = cmd.op === 'put' ? JSON.stringify(cmd.value) : '';
+  const hasIfValue = cmd.hasIfValue === true || cmd.ifValue !== undefined;
+  const ifValueText = hasIfValue ? JSON.stringify(cmd.ifValue ?? null) : '';
+  const rid = cmd.requestId;
+  const keyLen = Buffer.byteLength(cmd.key, 'utf8');
+  let size = 3 + varintSize(keyLen) + keyLen;
+  let valueLen = 0;
+  if (cmd.op === 'put') {
+    valueLen = Buffer.byteLength(valueText, 'utf8');
+    size += varintSize(valueLen) + valueLen;
+  }
+  if (cmd.ifVersion !== undefined) size += varintSize(cmd.ifVersion);
+  let ifValueLen = 0;
+  if (hasIfValue) {
+    ifValueLen = Buffer.byteLength(ifValueText, 'utf8');
+    size += varintSize(ifValueLen) + ifValueLen;
+  }
+  let clientLen = 0;
+  if (rid !== undefined) {
+    clientLen = Buffer.byteLength(rid.client, 'utf8');
+    size += varintSize(clientLen) + clientLen + varintSize(rid.seq);
+  }
+  const buf = Buffer.allocUnsafe(size);
+  buf[0] = BINARY_MARKER;
+  buf[1] = cmd.op === 'put' ? OP_PUT : OP_DELETE;
+  buf[2] =
+    (rid !== undefined ? HAS_REQUEST_ID : 0) |
+    (cmd.ifVersion !== undefined ? HAS_IF_VERSION : 0) |
+    (hasIfValue ? HAS_IF_VALUE : 0);
+  let off = writeVarint(buf, 3, keyLen);
+  off += buf.write(cmd.key, off, 'utf8');
+  if (cmd.op === 'put') {
+    off = writeVarint(buf, off, valueLen);
+    off += buf.write(valueText, off, 'utf8');
+  }
+  if (cmd.ifVersion !== undefined) off = writeVarint(buf, off, cmd.ifVersion);
+  if (hasIfValue) {
+    off = writeVarint(buf, off, ifValueLen);
+    off += buf.write(ifValueText, off, 'utf8');
+  }
+  if (rid !== undefined) {
+    off = writeVarint(buf, off, clientLen);
+    off += buf.write(rid.client, off, 'utf8');
+    off = writeVarint(buf, off, rid.seq);
+  }
+  if (off !== size) throw new Error(`command encoding wrote ${off} of ${size} bytes`);
+  return buf;
+}
+
+/** Reads the binary form, checking every length against the buffer. */
+class BinaryReader {
+  private off = 3;
+
+  constructor(private readonly buf: Buffer) {}
+
+  get done(): boolean {
+    return this.off === this.buf.length;
+  }
+
+  uint(what: string): number {
+    let n = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.off >= this.buf.length) fail(`${what} is truncated`);
+      const b = this.buf[this.off++];
+      n += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 0x80;
+      if (scale > 2 ** 49) fail(`${what} is too large`);
+    }
+    if (!Number.isSafeInteger(n)) fail(`${what} is too large`);
+    return n;
+  }
+
+  str(what: string): string {
+    const len = this.uint(`${what} length`);
+    if (len > this.buf.length - this.off) fail(`${what} is truncated`);
+    const s = this.buf.toString('utf8', this.off, this.off + len);
+    this.off += len;
+    return s;
+  }
+}
+
+function parseJsonText(text: string, what: string): JsonValue {
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    return fail(`${what} is not valid JSON`);
+  }
+}
+
+function decodeKeyCommand(bytes: Uint8Array): Command {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < 3) fail('command is truncated');
+  const op = buf[1];
+  const flags = buf[2];
+  if (op !== OP_PUT && op !== OP_DELETE) fail('unknown command type');
+  if ((flags & ~(HAS_REQUEST_ID | HAS_IF_VERSION | HAS_IF_VALUE)) !== 0) fail('unknown command flags');
+  const r = new BinaryReader(buf);
+  const key = r.str('key');
+  if (key.length === 0) fail('key must not be empty');
+  const value = op === OP_PUT ? parseJsonText(r.str('value'), 'value') : undefined;
+  const c: { ifVersion?: number; ifValue?: JsonValue; hasIfValue?: boolean; requestId?: RequestId } = {};
+  if ((flags & HAS_IF_VERSION) !== 0) c.ifVersion = r.uint('if_version');
+  if ((flags & HAS_IF_VALUE) !== 0) {
+    c.ifValue = parseJsonText(r.str('if_value'), 'if_value');
+    c.hasIfValue = true;
+  }
+  if ((flags & HAS_REQUEST_ID) !== 0) {
+    const client = r.str('request id client');
+    if (client.length === 0) fail('request id client must not be empty');
+    c.requestId = { client, seq: r.uint('request id seq') };
+  }
+  if (!r.done) fail('trailing bytes after the command');
+  if (value === undefined) return { op: 'delete', key, ...c };
+  return { op: 'put', key, value, ...c };
 }
 
 /** A log entry whose bytes are not a valid command. */
@@ -145,12 +285,7 @@ function key(w: Wire): string {
 }
 
 function jsonText(w: Wire, field: string, what: string): JsonValue {
-  const text = str(w, field, what);
-  try {
-    return JSON.parse(text) as JsonValue;
-  } catch {
-    return fail(`${what} is not valid JSON`);
-  }
+  return parseJsonText(str(w, field, what), what);
 }
 
 function nonNegInt(v: unknown, what: string): number {
@@ -215,6 +350,7 @@ function list<T>(w: Wire, field: string, each: (x: unknown) => T): T[] {
 
 /** Decodes and validates log-entry bytes; throws InvalidCommandError on anything malformed. */
 export function decodeCommand(bytes: Uint8Array): Command {
+  if (bytes.length > 0 && bytes[0] === BINARY_MARKER) return decodeKeyCommand(bytes);
   let w: unknown;
   try {
     w = unpack(bytes);

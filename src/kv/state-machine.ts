@@ -113,16 +113,17 @@ export class KvStateMachine {
 
   /**
    * Applies the entry at `index` (strictly greater than appliedIndex: a host bug otherwise, which throws).
-   * A malformed entry changes nothing and yields `invalid`.
+   * A malformed entry changes nothing and yields `invalid`. `decoded`, when given, must be the command
+   * `data` was encoded from (the proposer's own), which spares decoding it again.
    */
-  apply(index: number, data: Uint8Array): ApplyResult {
+  apply(index: number, data: Uint8Array, decoded?: Command): ApplyResult {
     if (!Number.isSafeInteger(index) || index <= this.applied) {
       throw new Error(`apply(${index}) after applied index ${this.applied}: indexes must strictly increase`);
     }
     this.applied = index;
     let cmd: Command;
     try {
-      cmd = decodeCommand(data);
+      cmd = decoded ?? decodeCommand(data);
     } catch (e) {
       if (e instanceof InvalidCommandError) return { kind: 'invalid', error: e.message };
       throw e;

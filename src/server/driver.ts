@@ -13,8 +13,12 @@ import type { RaftStorage } from '../storage/types.js';
 import type { PeerTransport, RaftCore } from './ports.js';
 
 /** The state machine as the host sees it. */
-export interface HostStateMachine<R> {
-  apply(index: number, data: Uint8Array): R;
+export interface HostStateMachine<R, C = unknown> {
+  /**
+   * Applies the committed entry at `index`. `decoded` is given for entries this node proposed: it is the
+   * value `data` was encoded from, so the state machine need not decode the bytes again.
+   */
+  apply(index: number, data: Uint8Array, decoded?: C): R;
   snapshot(): Uint8Array;
   restore(data: Uint8Array): void;
   /** Notes that entries up to `index` need no application (noops). */
@@ -42,8 +46,9 @@ interface Waiter<T> {
   deadline: number;
 }
 
-interface PendingProposal<R> extends Waiter<R> {
+interface PendingProposal<R, C> extends Waiter<R> {
   term: number;
+  decoded: C | undefined;
 }
 
 interface ReadBatch {
@@ -63,13 +68,13 @@ export interface HostCounters {
   snapshotsRestored: number;
 }
 
-export interface HostOptions<R> {
+export interface HostOptions<R, C = unknown> {
   readonly id: NodeId;
   readonly peers: readonly NodeId[];
   readonly core: RaftCore;
   readonly storage: RaftStorage;
   readonly transport: PeerTransport;
-  readonly sm: HostStateMachine<R>;
+  readonly sm: HostStateMachine<R, C>;
   readonly tickMs: number;
   readonly requestTimeoutMs: number;
   readonly snapshotThreshold: number;
@@ -99,7 +104,7 @@ export class LatencyHistogram {
 /** Proposals held back while a save is in flight before they are handed to the core anyway. */
 const MAX_HELD_PROPOSALS = 1024;
 
-export class RaftHost<R> {
+export class RaftHost<R, C = unknown> {
   readonly counters: HostCounters = {
     proposals: 0,
     proposeBatches: 0,
@@ -116,7 +121,7 @@ export class RaftHost<R> {
   private readonly core: RaftCore;
   private readonly storage: RaftStorage;
   private readonly transport: PeerTransport;
-  private readonly sm: HostStateMachine<R>;
+  private readonly sm: HostStateMachine<R, C>;
   private appliedIndex: number;
   private snapshotIndex: number;
   private role: Role = 'follower';
@@ -133,8 +138,8 @@ export class RaftHost<R> {
   /** A commit-only hard state not yet handed to storage. */
   private heldHardState: HardState | undefined;
 
-  private proposeQueue: { data: Uint8Array; waiter: Waiter<R> }[] = [];
-  private readonly pending = new Map<number, PendingProposal<R>>();
+  private proposeQueue: { data: Uint8Array; decoded: C | undefined; waiter: Waiter<R> }[] = [];
+  private readonly pending = new Map<number, PendingProposal<R, C>>();
   private readQueue: Waiter<number>[] = [];
   private readonly readBatches = new Map<string, ReadBatch>();
   /** Reads whose ReadIndex is known, waiting for `applied` to reach it (in index order). */
@@ -145,7 +150,7 @@ export class RaftHost<R> {
   private readonly sweeper: NodeJS.Timeout;
   private readonly leaderListeners: ((leader: NodeId, role: Role) => void)[] = [];
 
-  constructor(private readonly opts: HostOptions<R>) {
+  constructor(private readonly opts: HostOptions<R, C>) {
     this.core = opts.core;
     this.storage = opts.storage;
     this.transport = opts.transport;
@@ -193,12 +198,16 @@ export class RaftHost<R> {
     this.schedule();
   }
 
-  /** Proposes one command; resolves with the state machine's result once it is applied here. */
-  propose(data: Uint8Array): Promise<R> {
+  /**
+   * Proposes one command; resolves with the state machine's result once it is applied here. `decoded` is
+   * what `data` encodes, handed back to the state machine when the entry applies (see HostStateMachine).
+   */
+  propose(data: Uint8Array, decoded?: C): Promise<R> {
     if (this.failedFlag) return Promise.reject(new HostError({ kind: 'failed' }));
     if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
     return new Promise<R>((resolve, reject) => {
-      this.proposeQueue.push({ data, waiter: { resolve, reject, deadline: Date.now() + this.opts.requestTimeoutMs } });
+      const deadline = Date.now() + this.opts.requestTimeoutMs;
+      this.proposeQueue.push({ data, decoded, waiter: { resolve, reject, deadline } });
       this.schedule();
     });
   }
@@ -309,7 +318,7 @@ export class RaftHost<R> {
           const idx = first + i;
           const old = this.pending.get(idx);
           if (old) old.reject(new HostError({ kind: 'lost' }));
-          this.pending.set(idx, { ...batch[i].waiter, term: res.term });
+          this.pending.set(idx, { ...batch[i].waiter, term: res.term, decoded: batch[i].decoded });
         }
       } else {
         const err =
@@ -458,12 +467,14 @@ export class RaftHost<R> {
         }
         continue;
       }
-      const result = this.sm.apply(e.index, e.data);
+      // Same index and term: the entry is the one proposed here (log matching).
+      const ours = p !== undefined && p.term === e.term;
+      const result = this.sm.apply(e.index, e.data, ours ? p.decoded : undefined);
       this.appliedIndex = e.index;
       this.counters.appliedEntries++;
       if (p) {
         this.pending.delete(e.index);
-        if (p.term === e.term) p.resolve(result);
+        if (ours) p.resolve(result);
         else p.reject(new HostError({ kind: 'lost' }));
       }
     }

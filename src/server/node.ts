@@ -6,6 +6,7 @@ import { TcpTransport } from '../net/transport.js';
 import { RaftNode } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
 import { DEFAULT_PARSE_LIMITS } from '../kv/parse.js';
+import type { Command } from '../kv/commands.js';
 import type { ApplyResult } from '../kv/results.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { Availability, registerAdminRoutes } from './admin.js';
@@ -51,7 +52,7 @@ export async function startRaftNode(config: NodeConfig | ServerConfig): Promise<
     logger: { level: cfg.logLevel },
   });
   const log = app.log;
-  const host = new RaftHost<ApplyResult>({
+  const host = new RaftHost<ApplyResult, Command>({
     id: cfg.id,
     peers,
     core,

@@ -14,7 +14,7 @@ import type { RaftHost } from './driver.js';
 export type Consistency = 'linearizable' | 'lease' | 'stale';
 
 export interface KvRouteContext extends DispatchContext {
-  readonly host: RaftHost<ApplyResult>;
+  readonly host: RaftHost<ApplyResult, Command>;
   readonly kv: KvStateMachine;
   readonly limits: Limits;
   readonly parseLimits: ParseLimits;
@@ -42,7 +42,7 @@ export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): voi
   const write = (req: FastifyRequest, reply: FastifyReply, cmd: Command) => {
     const data = encodeCommand(cmd);
     return dispatch(ctx, req, reply, async () => {
-      const result = await ctx.host.propose(data);
+      const result = await ctx.host.propose(data, cmd);
       const r = renderResult(result);
       return { status: r.status, body: { ...r.body, leader: ctx.id } };
     });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeCommand, encodeCommand, type Command } from '../../src/kv/commands.js';
+import { decodeCommand, encodeCommand, InvalidCommandError, type Command } from '../../src/kv/commands.js';
+import { pack } from '../../src/util/msgpack.js';
 import {
   isParseError,
   parseDeleteRequest,
@@ -157,6 +158,25 @@ test('encode/decode round-trips every command shape', () => {
     },
   ];
   for (const c of cmds) assert.deepEqual(decodeCommand(encodeCommand(c)), c);
+  // put and delete are binary (marker 0xC1); logs written before that hold msgpack maps, still read.
+  assert.equal(encodeCommand({ op: 'put', key: 'k', value: 1 })[0], 0xc1);
+  assert.deepEqual(decodeCommand(pack({ t: 'p', k: 'k', v: '[1,"x"]', ic: 2, rc: 'c', rs: 5 })), {
+    op: 'put',
+    key: 'k',
+    value: [1, 'x'],
+    ifVersion: 2,
+    requestId: { client: 'c', seq: 5 },
+  });
+  assert.deepEqual(decodeCommand(pack({ t: 'd', k: 'k', iv: 'null' })), {
+    op: 'delete',
+    key: 'k',
+    ifValue: null,
+    hasIfValue: true,
+  });
+  // Truncated or padded binary commands are invalid, never misread.
+  const bin = encodeCommand({ op: 'put', key: 'key', value: 'v', requestId: { client: 'c', seq: 300 } });
+  for (let n = 0; n < bin.length; n++) assert.throws(() => decodeCommand(bin.subarray(0, n)), InvalidCommandError);
+  assert.throws(() => decodeCommand(Buffer.concat([bin, Buffer.from([0])])), InvalidCommandError);
   const withProto = JSON.parse('{"__proto__":{"a":1}}') as { [k: string]: never };
   const back = decodeCommand(encodeCommand({ op: 'put', key: 'k', value: withProto }));
   assert.equal(back.op === 'put' && JSON.stringify(back.value), '{"__proto__":{"a":1}}');
