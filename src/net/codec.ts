@@ -1,24 +1,20 @@
 /**
  * Wire format of the peer transport.
  *
- * A connection carries frames: a 4-byte big-endian body length, then a msgpack body. The body is an array
- * whose first element is the frame kind:
- *  - `[KIND_HELLO, PROTOCOL_VERSION, senderId]` — the first frame on every outbound connection;
- *  - `[KIND_MESSAGE, type, from, to, term, logTerm, index, commit, entries|null, reject|null,
- *     rejectHint|null, context|null, snapshot|null]` — one Raft message.
- * Entries are `[index, term, typeCode, data]`, a snapshot chunk is
- * `[index, term, peers, offset, totalSize, data]`. Positional arrays keep frames small and cheap to
- * (de)serialise; byte fields travel as msgpack `bin` and come back as Buffers (a Uint8Array subclass).
- * Decoding validates every field, so a corrupt or hostile frame is rejected with a CodecError instead of
- * reaching the Raft core.
+ * A connection carries frames: a 4-byte big-endian body length, then a binary body (integers
+ * little-endian; terms, indexes and offsets as float64, which holds every safe integer exactly):
+ *
+ *  - hello, the first frame on every outbound connection: `u8 KIND_HELLO | u8 PROTOCOL_VERSION | u32 sender`;
+ *  - one Raft message: `u8 KIND_MESSAGE | u8 type | u8 flags | u32 from | u32 to | f64 term | f64 logTerm |
+ *    f64 index | f64 commit`, then in this order the parts the flags announce: `f64 rejectHint`,
+ *    `f64 context`, entries `u32 count` and per entry `f64 index | f64 term | u8 type | u32 length | data`,
+ *    a snapshot chunk `f64 index | f64 term | u32 peer count | u32 peers... | f64 offset | f64 total size |
+ *    u32 length | data`. `reject` is a flag bit of its own (present, and its value).
+ *
+ * Entry and snapshot bytes are copied into the frame as they are and come back as views of the received
+ * buffer (Buffers, a Uint8Array subclass): no per-field serialisation. Decoding checks every length and
+ * field, so a corrupt or hostile frame is rejected with a CodecError instead of reaching the Raft core.
  */
-import { pack as packBytes, unpack } from '../util/msgpack.js';
-
-/** msgpack as a Buffer view (no copy), for socket writes. */
-function pack(value: unknown): Buffer {
-  const u = packBytes(value);
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}
 import {
   MESSAGE_TYPES,
   type Entry,
@@ -29,13 +25,24 @@ import {
   type SnapshotChunk,
 } from '../raft/types.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const KIND_HELLO = 0;
 export const KIND_MESSAGE = 1;
 export const FRAME_HEADER_BYTES = 4;
 
 const MESSAGE_CODE = new Map<MessageType, number>(MESSAGE_TYPES.map((t, i) => [t, i]));
 const ENTRY_TYPES: readonly EntryType[] = ['normal', 'noop'];
+
+const F_REJECT_PRESENT = 1;
+const F_REJECT = 2;
+const F_REJECT_HINT = 4;
+const F_CONTEXT = 8;
+const F_ENTRIES = 16;
+const F_SNAPSHOT = 32;
+const F_ALL = 63;
+
+const MESSAGE_FIXED = 3 + 4 + 4 + 8 * 4;
+const ENTRY_FIXED = 8 + 8 + 1 + 4;
 
 export class CodecError extends Error {
   constructor(message: string) {
@@ -54,37 +61,80 @@ export class FrameTooLargeError extends CodecError {
   }
 }
 
-function packEntry(e: Entry): unknown[] {
-  return [e.index, e.term, e.type === 'noop' ? 1 : 0, e.data];
+function checkId(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new CodecError(`${what} ${v} is not a node id`);
+  return v;
 }
 
-function packChunk(s: SnapshotChunk): unknown[] {
-  return [s.metadata.index, s.metadata.term, s.metadata.peers, s.offset, s.totalSize, s.data];
-}
-
-/** The msgpack body of a message frame (without the length prefix). */
+/** The binary body of a message frame (without the length prefix). */
 export function encodeMessageBody(m: Message): Buffer {
   const code = MESSAGE_CODE.get(m.type);
   if (code === undefined) throw new CodecError(`unknown message type ${String(m.type)}`);
-  return pack([
-    KIND_MESSAGE,
-    code,
-    m.from,
-    m.to,
-    m.term,
-    m.logTerm,
-    m.index,
-    m.commit,
-    m.entries === undefined ? null : m.entries.map(packEntry),
-    m.reject ?? null,
-    m.rejectHint ?? null,
-    m.context ?? null,
-    m.snapshot === undefined ? null : packChunk(m.snapshot),
-  ]);
+  let flags = 0;
+  let size = MESSAGE_FIXED;
+  if (m.reject !== undefined) flags |= F_REJECT_PRESENT | (m.reject ? F_REJECT : 0);
+  if (m.rejectHint !== undefined) {
+    flags |= F_REJECT_HINT;
+    size += 8;
+  }
+  if (m.context !== undefined) {
+    flags |= F_CONTEXT;
+    size += 8;
+  }
+  const entries = m.entries;
+  if (entries !== undefined) {
+    flags |= F_ENTRIES;
+    size += 4;
+    for (const e of entries) size += ENTRY_FIXED + e.data.byteLength;
+  }
+  const snap = m.snapshot;
+  if (snap !== undefined) {
+    flags |= F_SNAPSHOT;
+    size += 8 + 8 + 4 + 4 * snap.metadata.peers.length + 8 + 8 + 4 + snap.data.byteLength;
+  }
+  const b = Buffer.allocUnsafe(size);
+  b[0] = KIND_MESSAGE;
+  b[1] = code;
+  b[2] = flags;
+  b.writeUInt32LE(checkId(m.from, 'from'), 3);
+  b.writeUInt32LE(checkId(m.to, 'to'), 7);
+  b.writeDoubleLE(m.term, 11);
+  b.writeDoubleLE(m.logTerm, 19);
+  b.writeDoubleLE(m.index, 27);
+  b.writeDoubleLE(m.commit, 35);
+  let off = MESSAGE_FIXED;
+  if (m.rejectHint !== undefined) off = b.writeDoubleLE(m.rejectHint, off);
+  if (m.context !== undefined) off = b.writeDoubleLE(m.context, off);
+  if (entries !== undefined) {
+    off = b.writeUInt32LE(entries.length, off);
+    for (const e of entries) {
+      off = b.writeDoubleLE(e.index, off);
+      off = b.writeDoubleLE(e.term, off);
+      b[off++] = e.type === 'noop' ? 1 : 0;
+      off = b.writeUInt32LE(e.data.byteLength, off);
+      b.set(e.data, off);
+      off += e.data.byteLength;
+    }
+  }
+  if (snap !== undefined) {
+    off = b.writeDoubleLE(snap.metadata.index, off);
+    off = b.writeDoubleLE(snap.metadata.term, off);
+    off = b.writeUInt32LE(snap.metadata.peers.length, off);
+    for (const p of snap.metadata.peers) off = b.writeUInt32LE(checkId(p, 'snapshot peer'), off);
+    off = b.writeDoubleLE(snap.offset, off);
+    off = b.writeDoubleLE(snap.totalSize, off);
+    off = b.writeUInt32LE(snap.data.byteLength, off);
+    b.set(snap.data, off);
+  }
+  return b;
 }
 
 export function encodeHelloBody(id: NodeId): Buffer {
-  return pack([KIND_HELLO, PROTOCOL_VERSION, id]);
+  const b = Buffer.allocUnsafe(6);
+  b[0] = KIND_HELLO;
+  b[1] = PROTOCOL_VERSION;
+  b.writeUInt32LE(checkId(id, 'sender id'), 2);
+  return b;
 }
 
 /** Prefixes each body with its length and joins them into one buffer, ready for a single socket write. */
@@ -108,71 +158,111 @@ export function encodeFrame(m: Message): Buffer {
 
 export type Frame = { kind: 'hello'; version: number; id: NodeId } | { kind: 'message'; message: Message };
 
-function num(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new CodecError(`${what} is not a number`);
-  return v;
+/** Bounds-checked reads from a frame body. */
+class Reader {
+  off = 0;
+
+  constructor(private readonly b: Buffer) {}
+
+  private need(n: number, what: string): void {
+    if (this.off + n > this.b.length) throw new CodecError(`frame truncated in ${what}`);
+  }
+
+  u8(what: string): number {
+    this.need(1, what);
+    return this.b[this.off++];
+  }
+
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.b.readUInt32LE(this.off);
+    this.off += 4;
+    return v;
+  }
+
+  /** A non-negative safe integer sent as float64. */
+  nat(what: string): number {
+    this.need(8, what);
+    const v = this.b.readDoubleLE(this.off);
+    this.off += 8;
+    if (!Number.isSafeInteger(v) || v < 0) throw new CodecError(`${what} is not a non-negative integer`);
+    return v;
+  }
+
+  bytes(what: string): Buffer {
+    const n = this.u32(`${what} length`);
+    this.need(n, what);
+    const v = this.b.subarray(this.off, this.off + n);
+    this.off += n;
+    return v;
+  }
+
+  get done(): boolean {
+    return this.off === this.b.length;
+  }
 }
 
-function bytes(v: unknown, what: string): Uint8Array {
-  if (!(v instanceof Uint8Array)) throw new CodecError(`${what} is not binary`);
-  return v;
-}
-
-function arr(v: unknown, what: string): unknown[] {
-  if (!Array.isArray(v)) throw new CodecError(`${what} is not an array`);
-  return v;
-}
-
-function decodeEntry(v: unknown): Entry {
-  const a = arr(v, 'entry');
-  const type = ENTRY_TYPES[num(a[2], 'entry type')];
+function decodeEntry(r: Reader): Entry {
+  const index = r.nat('entry index');
+  const term = r.nat('entry term');
+  const type = ENTRY_TYPES[r.u8('entry type')];
   if (type === undefined) throw new CodecError('unknown entry type');
-  return { index: num(a[0], 'entry index'), term: num(a[1], 'entry term'), type, data: bytes(a[3], 'entry data') };
+  return { index, term, type, data: r.bytes('entry data') };
 }
 
-function decodeChunk(v: unknown): SnapshotChunk {
-  const a = arr(v, 'snapshot');
-  const peers = arr(a[2], 'snapshot peers').map((p) => num(p, 'snapshot peer'));
+function decodeChunk(r: Reader): SnapshotChunk {
+  const index = r.nat('snapshot index');
+  const term = r.nat('snapshot term');
+  const count = r.u32('snapshot peer count');
+  if (count > 4096) throw new CodecError('too many snapshot peers');
+  const peers: NodeId[] = [];
+  for (let i = 0; i < count; i++) peers.push(r.u32('snapshot peer'));
   return {
-    metadata: { index: num(a[0], 'snapshot index'), term: num(a[1], 'snapshot term'), peers },
-    offset: num(a[3], 'snapshot offset'),
-    totalSize: num(a[4], 'snapshot size'),
-    data: bytes(a[5], 'snapshot data'),
+    metadata: { index, term, peers },
+    offset: r.nat('snapshot offset'),
+    totalSize: r.nat('snapshot size'),
+    data: r.bytes('snapshot data'),
   };
 }
 
 /** Decodes and validates one frame body. Throws CodecError on anything malformed. */
 export function decodeFrameBody(body: Uint8Array): Frame {
-  let v: unknown;
-  try {
-    v = unpack(body);
-  } catch (err) {
-    throw new CodecError(`undecodable frame: ${(err as Error).message}`);
+  const b = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const r = new Reader(b);
+  const kind = r.u8('frame kind');
+  if (kind === KIND_HELLO) {
+    const frame: Frame = { kind: 'hello', version: r.u8('protocol version'), id: r.u32('sender id') };
+    if (!r.done) throw new CodecError('trailing bytes after the hello');
+    return frame;
   }
-  const a = arr(v, 'frame');
-  if (a[0] === KIND_HELLO) {
-    return { kind: 'hello', version: num(a[1], 'protocol version'), id: num(a[2], 'sender id') };
-  }
-  if (a[0] !== KIND_MESSAGE) throw new CodecError('unknown frame kind');
-  const type = MESSAGE_TYPES[num(a[1], 'message type')];
+  if (kind !== KIND_MESSAGE) throw new CodecError('unknown frame kind');
+  const type = MESSAGE_TYPES[r.u8('message type')];
   if (type === undefined) throw new CodecError('unknown message type');
+  const flags = r.u8('flags');
+  if ((flags & ~F_ALL) !== 0) throw new CodecError('unknown message flags');
   const m: Message = {
     type,
-    from: num(a[2], 'from'),
-    to: num(a[3], 'to'),
-    term: num(a[4], 'term'),
-    logTerm: num(a[5], 'logTerm'),
-    index: num(a[6], 'index'),
-    commit: num(a[7], 'commit'),
+    from: r.u32('from'),
+    to: r.u32('to'),
+    term: r.nat('term'),
+    logTerm: r.nat('logTerm'),
+    index: r.nat('index'),
+    commit: r.nat('commit'),
   };
-  if (a[8] !== null && a[8] !== undefined) m.entries = arr(a[8], 'entries').map(decodeEntry);
-  if (a[9] !== null && a[9] !== undefined) {
-    if (typeof a[9] !== 'boolean') throw new CodecError('reject is not a boolean');
-    m.reject = a[9];
+  if ((flags & F_REJECT_PRESENT) !== 0) m.reject = (flags & F_REJECT) !== 0;
+  else if ((flags & F_REJECT) !== 0) throw new CodecError('reject value without reject');
+  if ((flags & F_REJECT_HINT) !== 0) m.rejectHint = r.nat('rejectHint');
+  if ((flags & F_CONTEXT) !== 0) m.context = r.nat('context');
+  if ((flags & F_ENTRIES) !== 0) {
+    const count = r.u32('entry count');
+    // Every entry takes at least ENTRY_FIXED bytes: a huge count in a short frame is refused up front.
+    if (count * ENTRY_FIXED > b.length) throw new CodecError('entry count exceeds the frame');
+    const entries: Entry[] = new Array<Entry>(count);
+    for (let i = 0; i < count; i++) entries[i] = decodeEntry(r);
+    m.entries = entries;
   }
-  if (a[10] !== null && a[10] !== undefined) m.rejectHint = num(a[10], 'rejectHint');
-  if (a[11] !== null && a[11] !== undefined) m.context = num(a[11], 'context');
-  if (a[12] !== null && a[12] !== undefined) m.snapshot = decodeChunk(a[12]);
+  if ((flags & F_SNAPSHOT) !== 0) m.snapshot = decodeChunk(r);
+  if (!r.done) throw new CodecError('trailing bytes after the message');
   return { kind: 'message', message: m };
 }
 

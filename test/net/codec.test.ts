@@ -4,6 +4,7 @@ import {
   CodecError,
   FrameDecoder,
   FrameTooLargeError,
+  PROTOCOL_VERSION,
   decodeFrameBody,
   encodeFrame,
   encodeHelloBody,
@@ -61,7 +62,7 @@ test('every message type round-trips, optional fields stay absent, bytes come ba
 
 test('hello frames carry the sender id', () => {
   const f = decodeFrameBody(encodeHelloBody(7));
-  assert.deepEqual(f, { kind: 'hello', version: 1, id: 7 });
+  assert.deepEqual(f, { kind: 'hello', version: PROTOCOL_VERSION, id: 7 });
 });
 
 test('FrameDecoder reassembles frames split at every byte boundary and joined in one chunk', () => {
@@ -93,17 +94,37 @@ test('FrameDecoder rejects a header announcing more than the limit', () => {
 });
 
 test('malformed bodies are rejected with CodecError', () => {
-  const bad: Buffer[] = [
-    Buffer.from([0xc1]), // never-used msgpack byte
-    encodeHelloBody(1).subarray(0, 2), // truncated
-    Buffer.from(JSON.stringify({ a: 1 })),
+  const app = encodeMessageBody(
+    msg('app', 1, 2, { entries: [{ index: 11, term: 3, type: 'normal', data: new Uint8Array([1, 2, 3]) }] }),
+  );
+  const tampered = (at: number, byte: number): Buffer => {
+    const t = Buffer.from(app);
+    t[at] = byte;
+    return t;
+  };
+  const negativeTerm = Buffer.from(app);
+  negativeTerm.writeDoubleLE(-1, 11);
+  const fractionalIndex = Buffer.from(app);
+  fractionalIndex.writeDoubleLE(1.5, 27);
+  const bad: [string, Buffer][] = [
+    ['empty', Buffer.alloc(0)],
+    ['unknown kind', Buffer.from([0xc1])],
+    ['truncated hello', encodeHelloBody(1).subarray(0, 2)],
+    ['hello with trailing bytes', Buffer.concat([encodeHelloBody(1), Buffer.from([0])])],
+    ['JSON', Buffer.from(JSON.stringify({ a: 1 }))],
+    ['unknown message type', tampered(1, 0xff)],
+    ['unknown flags', tampered(2, 0xc0 | app[2])],
+    ['reject value without reject', tampered(2, 2 | app[2])],
+    ['negative term', negativeTerm],
+    ['fractional index', fractionalIndex],
+    ['unknown entry type', tampered(app.length - 3 - 4 - 1, 7)],
+    ['entry data longer than the frame', tampered(app.length - 3 - 4, 200)],
+    ['huge entry count', tampered(43, 0xff)],
+    ['truncated entries', app.subarray(0, app.length - 1)],
+    ['trailing bytes', Buffer.concat([app, Buffer.from([0])])],
   ];
-  for (const b of bad) assert.throws(() => decodeFrameBody(b), CodecError);
-  // a structurally valid array with a wrong field type
-  const body = encodeMessageBody(msg('app', 1, 2));
-  const tampered = Buffer.from(body);
-  tampered[2] = 0xc0; // the message type code becomes nil
-  assert.throws(() => decodeFrameBody(tampered), CodecError);
+  for (const [what, b] of bad) assert.throws(() => decodeFrameBody(b), CodecError, what);
+  assert.equal(decodeFrameBody(app).kind, 'message');
 });
 
 test('property: random messages round-trip through frames split at random points', () => {
