@@ -30,6 +30,8 @@ export interface DiskStorageOptions {
   readonly fs?: FileSystem;
   /** Segment size bound in bytes (default 64 MiB). */
   readonly segmentBytes?: number;
+  /** Largest zero-filled extension of the active segment kept ahead of writes (default 16 MiB; 0: none). */
+  readonly preallocateBytes?: number;
   /** Where recovery notes (torn tails, damaged snapshots) go; default stderr. */
   readonly log?: Logger;
 }
@@ -139,7 +141,10 @@ export class DiskStorage implements RaftStorage {
   static async open(dir: string, peers: readonly NodeId[], options: DiskStorageOptions = {}): Promise<DiskStorage> {
     const fs = options.fs ?? new NodeFileSystem();
     const log = options.log ?? ((m: string) => process.stderr.write(`[storage] ${m}\n`));
-    const walOptions = { segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024 };
+    const walOptions = {
+      segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
+      preallocateBytes: options.preallocateBytes ?? 16 * 1024 * 1024,
+    };
     await fs.mkdirp(dir);
     const replay = new Replay();
     const scan = await scanWal(fs, dir, replay, log);
@@ -221,6 +226,11 @@ export class DiskStorage implements RaftStorage {
   /** Names of the live log segments, oldest first. */
   segmentNames(): readonly string[] {
     return this.wal.segmentNames;
+  }
+
+  /** Bytes of records in the newest segment, which may be longer on disk (preallocated zeros). */
+  activeSegmentBytes(): number {
+    return this.wal.activeBytes;
   }
 
   private point(): LogPoint {

@@ -6,7 +6,8 @@
  * leaves behind); the crashed instance then refuses all further operations.
  */
 import { basename, dirname } from 'node:path';
-import type { FileSystem, StorageFile } from './fs.js';
+import type { FileSystem, OpenOptions, StorageFile } from './fs.js';
+import { SECTOR_BYTES } from './wal-scan.js';
 
 interface Inode {
   data: Uint8Array;
@@ -16,8 +17,8 @@ interface Inode {
 
 export interface CrashOptions {
   /**
-   * For a file whose written size exceeds its durable size: how many of the extra bytes survive
-   * (0 .. extra). Default: none.
+   * For a file whose bytes differ from its durable ones (appended or overwritten in place): how many of
+   * the `extra` changed bytes, counted from the first change, survive (0 .. extra). Default: none.
    */
   readonly keepUnsynced?: (path: string, extra: number) => number;
 }
@@ -30,10 +31,17 @@ class MemFile implements StorageFile {
   constructor(
     private readonly fs: FaultyFileSystem,
     private readonly inode: Inode,
+    readonly syncsWrites: boolean,
   ) {}
 
   async write(data: Uint8Array, position: number): Promise<void> {
     this.fs.live();
+    this.put(data, position);
+    // O_DSYNC: the write is durable when it returns, as if an fdatasync followed it.
+    if (this.syncsWrites) await this.datasync();
+  }
+
+  private put(data: Uint8Array, position: number): void {
     const n = this.inode;
     const end = position + data.length;
     if (end > n.data.length) {
@@ -60,7 +68,7 @@ class MemFile implements StorageFile {
     this.fs.live();
     const n = this.inode;
     if (length > n.size) {
-      await this.write(new Uint8Array(length - n.size), n.size);
+      this.put(new Uint8Array(length - n.size), n.size);
     } else {
       n.size = length;
     }
@@ -126,18 +134,18 @@ export class FaultyFileSystem implements FileSystem {
     return n.data.slice(0, n.size);
   }
 
-  async create(path: string): Promise<StorageFile> {
+  async create(path: string, options: OpenOptions = {}): Promise<StorageFile> {
     this.live();
     this.parent(path);
     if (this.files.has(path)) throw errno('EEXIST', path);
     const n: Inode = { data: new Uint8Array(0), size: 0, durable: new Uint8Array(0) };
     this.files.set(path, n);
-    return new MemFile(this, n);
+    return new MemFile(this, n, options.dsync === true);
   }
 
-  async openWrite(path: string): Promise<StorageFile> {
+  async openWrite(path: string, options: OpenOptions = {}): Promise<StorageFile> {
     this.live();
-    return new MemFile(this, this.node(path));
+    return new MemFile(this, this.node(path), options.dsync === true);
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -170,10 +178,19 @@ export class FaultyFileSystem implements FileSystem {
     next.dirs = new Set(this.dirs);
     for (const [p, n] of this.durableFiles) {
       let bytes = n.durable;
-      const extra = n.size - n.durable.length;
-      if (options.keepUnsynced && extra > 0 && startsWith(n.data, n.durable)) {
+      const changed = unsyncedRange(n.data.subarray(0, n.size), n.durable);
+      if (options.keepUnsynced && changed !== null) {
+        // Write-back in file order: a prefix of the changed bytes reached the disk. Within the durable
+        // length (overwritten in place) it ends on a sector boundary, sectors being written whole; past it
+        // (appended) the file may end anywhere.
+        const [first, extra] = changed;
         const keep = Math.min(extra, Math.max(0, Math.floor(options.keepUnsynced(p, extra))));
-        bytes = n.data.slice(0, n.durable.length + keep);
+        let end = Math.min(n.size, first + keep);
+        if (end < n.durable.length) end = Math.max(first, end - (end % SECTOR_BYTES));
+        const out = new Uint8Array(Math.max(n.durable.length, end));
+        out.set(n.durable);
+        out.set(n.data.subarray(first, end), first);
+        bytes = out;
       }
       const inode: Inode = { data: bytes.slice(), size: bytes.length, durable: bytes.slice() };
       next.files.set(p, inode);
@@ -212,6 +229,13 @@ export class FaultyFileSystem implements FileSystem {
     n.durable = n.data.slice(0, n.size);
   }
 
+  /** Overwrites `[from, to)` of a file with zeros (durably): sectors a torn write never reached. */
+  zero(path: string, from: number, to: number): void {
+    const n = this.node(path);
+    n.data.fill(0, from, Math.min(to, n.size));
+    n.durable = n.data.slice(0, n.size);
+  }
+
   /** Flips one bit of a file (durably). */
   flipBit(path: string, offset: number, bit: number): void {
     const n = this.node(path);
@@ -221,8 +245,13 @@ export class FaultyFileSystem implements FileSystem {
   }
 }
 
-function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
-  if (data.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (data[i] !== prefix[i]) return false;
-  return true;
+/** Where the current bytes differ from the durable ones: [first differing offset, length up to the last]. */
+function unsyncedRange(data: Uint8Array, durable: Uint8Array): [number, number] | null {
+  const common = Math.min(data.length, durable.length);
+  let first = 0;
+  while (first < common && data[first] === durable[first]) first++;
+  if (first === data.length) return null; // nothing new (a shrink is not modelled as torn)
+  let last = data.length - 1;
+  if (data.length <= durable.length) while (last > first && data[last] === durable[last]) last--;
+  return [first, last - first + 1];
 }

@@ -8,12 +8,19 @@ import * as fsp from 'node:fs/promises';
 
 /** An open file, written at explicit positions (the WAL tracks its own append offset). */
 export interface StorageFile {
+  /** Every `write` is durable (data and what is needed to read it back) when it resolves: O_DSYNC. */
+  readonly syncsWrites: boolean;
   /** Writes all of `data` at `position`. */
   write(data: Uint8Array, position: number): Promise<void>;
   /** fdatasync: the data written so far (and the file size) is durable when this resolves. */
   datasync(): Promise<void>;
   truncate(length: number): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Open with O_DSYNC, so that each write is durable when it returns (see `StorageFile.syncsWrites`). */
+  readonly dsync?: boolean;
 }
 
 export interface FileSystem {
@@ -23,9 +30,9 @@ export interface FileSystem {
   readdir(dir: string): Promise<string[]>;
   readFile(path: string): Promise<Uint8Array>;
   /** Creates a new, empty file; fails if it exists. */
-  create(path: string): Promise<StorageFile>;
+  create(path: string, options?: OpenOptions): Promise<StorageFile>;
   /** Opens an existing file for writing. */
-  openWrite(path: string): Promise<StorageFile>;
+  openWrite(path: string, options?: OpenOptions): Promise<StorageFile>;
   /** Atomic replacement of `to` by `from` (durable once the directory is synced). */
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
@@ -34,7 +41,10 @@ export interface FileSystem {
 }
 
 class NodeFile implements StorageFile {
-  constructor(private readonly fh: fsp.FileHandle) {}
+  constructor(
+    private readonly fh: fsp.FileHandle,
+    readonly syncsWrites: boolean,
+  ) {}
 
   async write(data: Uint8Array, position: number): Promise<void> {
     let done = 0;
@@ -71,12 +81,13 @@ export class NodeFileSystem implements FileSystem {
     return fsp.readFile(path);
   }
 
-  async create(path: string): Promise<StorageFile> {
-    return new NodeFile(await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644));
+  async create(path: string, options: OpenOptions = {}): Promise<StorageFile> {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | dsyncFlag(options);
+    return new NodeFile(await fsp.open(path, flags, 0o644), dsyncFlag(options) !== 0);
   }
 
-  async openWrite(path: string): Promise<StorageFile> {
-    return new NodeFile(await fsp.open(path, constants.O_WRONLY));
+  async openWrite(path: string, options: OpenOptions = {}): Promise<StorageFile> {
+    return new NodeFile(await fsp.open(path, constants.O_WRONLY | dsyncFlag(options)), dsyncFlag(options) !== 0);
   }
 
   rename(from: string, to: string): Promise<void> {
@@ -95,4 +106,9 @@ export class NodeFileSystem implements FileSystem {
       await fh.close();
     }
   }
+}
+
+/** O_DSYNC where the platform has it (Linux, macOS); 0 elsewhere, and the WAL then calls fdatasync. */
+function dsyncFlag(options: OpenOptions): number {
+  return options.dsync === true ? (constants.O_DSYNC ?? 0) : 0;
 }

@@ -1,172 +1,41 @@
 /**
- * The segmented write-ahead log: start-up scan (with torn-tail repair) and the group-commit writer.
+ * The group-commit writer of the segmented write-ahead log (the start-up scan is in wal-scan.ts).
  *
- * Segments are named `wal-<seq, 10 digits>-<first index, 20 digits>.log`: sorting by name sorts by
- * sequence, and the second number is the first entry index the segment was started for.
+ * Segment files are opened with O_DSYNC where the file layer offers it, so one write is one durable
+ * batch (no separate fdatasync round trip), and kept zero-filled ahead of the write position: writing
+ * over allocated, initialised blocks changes no file metadata, so making a batch durable needs no journal
+ * commit of the file system (on ext4 this halves the cost and latency of a durable write).
  */
 import { join } from 'node:path';
-import type { HardState } from '../raft/types.js';
 import type { FileSystem, StorageFile } from './fs.js';
-import {
-  RecordEncoder,
-  RecordType,
-  SEGMENT_RECORD_SIZE,
-  decodeRecord,
-  decodeSegment,
-  type RecordTypeCode,
-  type SegmentHeader,
-} from './records.js';
+import { RecordEncoder, SEGMENT_RECORD_SIZE } from './records.js';
+import { segmentFileName, type LogPoint, type SegmentMeta, type WalScan } from './wal-scan.js';
 
-const SEGMENT_RE = /^wal-(\d{10})-(\d{20})\.log$/;
-
-export function segmentFileName(seq: number, firstIndex: number): string {
-  return `wal-${String(seq).padStart(10, '0')}-${String(firstIndex).padStart(20, '0')}.log`;
-}
-
-/** A checksum mismatch or inconsistency in the log that recovery must not paper over. */
-export class WalCorruptionError extends Error {
-  constructor(
-    readonly file: string,
-    readonly offset: number,
-    reason: string,
-  ) {
-    super(`write-ahead log ${file} is damaged at offset ${offset}: ${reason}`);
-    this.name = 'WalCorruptionError';
-  }
-}
-
-/** The state of the log as of some point in the record stream (used for segment headers and compaction). */
-export interface LogPoint {
-  readonly lastIndex: number;
-  readonly lastTerm: number;
-  /** Last compacted index (firstIndex - 1). */
-  readonly offset: number;
-  readonly snapIndex: number;
-  readonly snapTerm: number;
-  readonly hardState: HardState;
-}
-
-export interface SegmentMeta {
-  readonly seq: number;
-  readonly name: string;
-  /** Last log index when the segment was started. */
-  readonly startLastIndex: number;
-}
-
-export interface WalVisitor {
-  /** The first (oldest) segment's header, or a later one to check against the replayed state. */
-  segment(header: SegmentHeader, first: boolean): void;
-  record(type: RecordTypeCode, buf: Uint8Array, start: number, end: number): void;
-}
-
-export interface WalScan {
-  readonly segments: SegmentMeta[];
-  /** Valid length of the last segment, its size on disk and the chain CRC after its last record. */
-  readonly validLength: number;
-  readonly fileLength: number;
-  readonly chain: number;
-}
-
-export type Logger = (message: string) => void;
-
-function allZero(buf: Uint8Array, from: number): boolean {
-  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
-  return true;
-}
-
-/**
- * Reads every segment in order and feeds the records to `visitor`. A torn record at the very end of the
- * last segment is reported (the caller truncates it); any other damage throws WalCorruptionError.
- * Returns null when there is no log at all.
- */
-export async function scanWal(fs: FileSystem, dir: string, visitor: WalVisitor, log: Logger): Promise<WalScan | null> {
-  const files = (await fs.readdir(dir))
-    .map((name) => ({ name, m: SEGMENT_RE.exec(name) }))
-    .filter((f): f is { name: string; m: RegExpExecArray } => f.m !== null)
-    .map((f) => ({ name: f.name, seq: Number(f.m[1]), firstIndex: Number(f.m[2]) }))
-    .sort((a, b) => a.seq - b.seq);
-  for (let i = 1; i < files.length; i++) {
-    if (files[i].seq !== files[i - 1].seq + 1) {
-      throw new WalCorruptionError(files[i].name, 0, `segment ${files[i - 1].seq + 1} is missing`);
-    }
-  }
-  const segments: SegmentMeta[] = [];
-  let chain = 0;
-  let validLength = 0;
-  let fileLength = 0;
-  for (let i = 0; i < files.length; i++) {
-    const f = files[i];
-    const last = i === files.length - 1;
-    const buf = await fs.readFile(join(dir, f.name));
-    const head = buf.length > 0 ? decodeRecord(buf, 0, 0) : ({ kind: 'incomplete', reason: 'empty file' } as const);
-    if (head.kind !== 'record' || head.type !== RecordType.segment) {
-      // A crash while the segment was being created: it never held a record. (Only possible for the
-      // newest segment, and not once it is the only one left unless it is the very first.)
-      if (last && (i > 0 || f.seq === 1) && (head.kind === 'incomplete' || allZero(buf, 0))) {
-        log(`wal: ${f.name}: incomplete segment header (a crash while creating it); removing the file`);
-        await fs.unlink(join(dir, f.name));
-        await fs.syncDir(dir);
-        break;
-      }
-      const reason = head.kind === 'record' ? 'first record is not a segment header' : head.reason;
-      throw new WalCorruptionError(f.name, 0, reason);
-    }
-    const header = decodeSegment(buf, head.start);
-    if (!header) throw new WalCorruptionError(f.name, 0, 'bad segment magic or version');
-    if (header.seq !== f.seq || header.lastIndex + 1 !== f.firstIndex) {
-      throw new WalCorruptionError(
-        f.name,
-        0,
-        `header (seq ${header.seq}, last index ${header.lastIndex}) does not match the name`,
-      );
-    }
-    if (i > 0 && header.prevCrc !== chain) {
-      throw new WalCorruptionError(f.name, 0, 'checksum chain broken: the previous segment lost records');
-    }
-    try {
-      visitor.segment(header, i === 0);
-    } catch (e) {
-      throw new WalCorruptionError(f.name, 0, (e as Error).message);
-    }
-    chain = header.prevCrc;
-    let off = head.end;
-    while (off < buf.length) {
-      const r = decodeRecord(buf, off, chain);
-      if (r.kind !== 'record') {
-        if (last && (r.kind === 'incomplete' || allZero(buf, off))) {
-          log(`wal: ${f.name}: torn record at offset ${off} (${r.reason}); truncating ${buf.length - off} bytes`);
-          break;
-        }
-        throw new WalCorruptionError(f.name, off, r.reason);
-      }
-      if (r.type === RecordType.segment) throw new WalCorruptionError(f.name, off, 'segment header in mid-segment');
-      try {
-        visitor.record(r.type, buf, r.start, r.end);
-      } catch (e) {
-        throw new WalCorruptionError(f.name, off, (e as Error).message);
-      }
-      chain = r.crc;
-      off = r.end;
-    }
-    segments.push({ seq: f.seq, name: f.name, startLastIndex: header.lastIndex });
-    validLength = off;
-    fileLength = buf.length;
-  }
-  if (segments.length === 0) return null;
-  return { segments, validLength, fileLength, chain };
-}
+export {
+  WalCorruptionError,
+  scanWal,
+  segmentFileName,
+  type LogPoint,
+  type Logger,
+  type SegmentMeta,
+  type WalScan,
+  type WalVisitor,
+} from './wal-scan.js';
 
 export interface WalStats {
-  /** fdatasync calls on log segments (one per batch, plus one per new segment). */
+  /** Durable batch writes and segment creations (each an fdatasync, or one O_DSYNC write). */
   fsyncs: number;
   /** Directory fsyncs (segment creation and deletion, snapshots). */
   dirSyncs: number;
-  /** Write batches (each one write + one fdatasync). */
+  /** Write batches (each one durable write). */
   batches: number;
   records: number;
   bytesWritten: number;
   segmentsCreated: number;
   segmentsDeleted: number;
+  /** Zero-filled extensions of the active segment, and their bytes. */
+  preallocations: number;
+  preallocatedBytes: number;
 }
 
 interface RecordsItem {
@@ -191,7 +60,14 @@ type Item = RecordsItem | TaskItem;
 export interface WalOptions {
   /** Segments are rolled before they would exceed this size (unless a single batch is larger). */
   readonly segmentBytes: number;
+  /**
+   * Largest zero-filled extension kept ahead of the write position (0: none, the file grows with every
+   * batch). Extensions start at 64 KiB and double with the segment, so small logs stay small.
+   */
+  readonly preallocateBytes: number;
 }
+
+const MIN_PREALLOCATION = 64 * 1024;
 
 /**
  * The append side. Records are encoded synchronously by `append` (so the order of calls is the order in
@@ -199,6 +75,10 @@ export interface WalOptions {
  * fdatasync, resolves those appends, and starts again with what arrived meanwhile (group commit).
  * Tasks (snapshot files) run in queue order between batches. Any I/O error is fatal: the WAL refuses all
  * further work, since memory and disk may then disagree.
+ *
+ * Preallocation runs beside the flusher: when less than half an extension is left ahead of the write
+ * position, zeros are written (durably) after the zero-filled end. A batch never writes into a region
+ * being zero-filled: one that would cross the zero-filled end while an extension runs waits for it.
  */
 export class Wal {
   private queue: Item[] = [];
@@ -220,7 +100,14 @@ export class Wal {
     bytesWritten: 0,
     segmentsCreated: 0,
     segmentsDeleted: 0,
+    preallocations: 0,
+    preallocatedBytes: 0,
   };
+  /** End of the zero-filled (or written) part of the active segment: writes below it change no metadata. */
+  private zeroedEnd: number;
+  /** The zero-filling in progress on the active segment, if any. */
+  private extending: Promise<void> | null = null;
+  private extendError: Error | null = null;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -229,33 +116,38 @@ export class Wal {
     private readonly segments: SegmentMeta[],
     private active: StorageFile,
     private activeSize: number,
+    fileSize: number,
     chain: number,
     point: LogPoint,
   ) {
     this.chain = chain;
     this.durableChain = chain;
     this.durablePoint = point;
+    this.zeroedEnd = fileSize;
+    this.maybeExtend();
   }
 
   /** Creates the first segment of a new log. */
   static async create(fs: FileSystem, dir: string, options: WalOptions, point: LogPoint): Promise<Wal> {
     const { file, meta, size } = await Wal.newSegment(fs, dir, 1, 0, point);
-    const wal = new Wal(fs, dir, options, [meta], file, size, 0, point);
+    const wal = new Wal(fs, dir, options, [meta], file, size, size, 0, point);
     wal.stats.fsyncs++;
     wal.stats.dirSyncs++;
     wal.stats.segmentsCreated++;
     return wal;
   }
 
-  /** Continues a scanned log, cutting a torn tail off the last segment first. */
+  /** Continues a scanned log, cutting a torn tail off the last segment first (zeros after it stay). */
   static async resume(fs: FileSystem, dir: string, options: WalOptions, scan: WalScan, point: LogPoint): Promise<Wal> {
     const last = scan.segments[scan.segments.length - 1];
-    const file = await fs.openWrite(join(dir, last.name));
-    if (scan.fileLength !== scan.validLength) {
+    const file = await fs.openWrite(join(dir, last.name), { dsync: true });
+    let fileSize = scan.fileLength;
+    if (!scan.tailIsZero) {
       await file.truncate(scan.validLength);
       await file.datasync();
+      fileSize = scan.validLength;
     }
-    return new Wal(fs, dir, options, scan.segments, file, scan.validLength, scan.chain, point);
+    return new Wal(fs, dir, options, scan.segments, file, scan.validLength, fileSize, scan.chain, point);
   }
 
   private static async newSegment(
@@ -276,15 +168,20 @@ export class Wal {
       snapTerm: p.snapTerm,
       hardState: p.hardState,
     });
-    const file = await fs.create(join(dir, name));
+    const file = await fs.create(join(dir, name), { dsync: true });
     await file.write(enc.bytes(), 0);
-    await file.datasync();
+    if (!file.syncsWrites) await file.datasync();
     await fs.syncDir(dir);
     return { file, meta: { seq, name, startLastIndex: p.lastIndex }, size: enc.size };
   }
 
   get failed(): Error | null {
     return this.failure;
+  }
+
+  /** Bytes of records in the active segment (its preallocated zeros not counted). */
+  get activeBytes(): number {
+    return this.activeSize;
   }
 
   get segmentNames(): readonly string[] {
@@ -370,9 +267,13 @@ export class Wal {
                 records.map((r) => r.buf),
                 bytes,
               );
+        if (this.extendError) throw this.extendError;
+        if (this.extending && this.activeSize + bytes > this.zeroedEnd) await this.extending;
         await this.active.write(buf, this.activeSize);
-        await this.active.datasync();
+        if (!this.active.syncsWrites) await this.active.datasync();
         this.activeSize += bytes;
+        if (this.activeSize > this.zeroedEnd) this.zeroedEnd = this.activeSize;
+        this.maybeExtend();
         const s = this.stats;
         s.fsyncs++;
         s.batches++;
@@ -397,17 +298,52 @@ export class Wal {
     }
   }
 
+  /** Starts zero-filling ahead of the write position when less than half an extension is left. */
+  private maybeExtend(): void {
+    const max = this.options.preallocateBytes;
+    if (max <= 0 || this.extending || this.extendError || this.closed) return;
+    const want = Math.min(max, Math.max(MIN_PREALLOCATION, this.activeSize));
+    if (this.zeroedEnd - this.activeSize >= want / 2) return;
+    const from = this.zeroedEnd;
+    const len = Math.min(want, this.options.segmentBytes - from);
+    if (len <= 0) return;
+    const file = this.active;
+    const run = async (): Promise<void> => {
+      await file.write(new Uint8Array(len), from);
+      if (!file.syncsWrites) await file.datasync();
+    };
+    this.extending = run().then(
+      () => {
+        this.extending = null;
+        if (this.active !== file) return;
+        this.zeroedEnd = Math.max(this.zeroedEnd, from + len);
+        this.stats.preallocations++;
+        this.stats.preallocatedBytes += len;
+      },
+      (e: unknown) => {
+        this.extending = null;
+        this.extendError = e instanceof Error ? e : new Error(String(e));
+        throw this.extendError;
+      },
+    );
+    // A failure surfaces in the next batch (or in close); never as an unhandled rejection.
+    this.extending.catch(() => undefined);
+  }
+
   private async roll(): Promise<void> {
+    if (this.extending) await this.extending;
     const seq = this.segments[this.segments.length - 1].seq + 1;
     const { file, meta, size } = await Wal.newSegment(this.fs, this.dir, seq, this.durableChain, this.durablePoint);
     const old = this.active;
     this.active = file;
     this.activeSize = size;
+    this.zeroedEnd = size;
     this.segments.push(meta);
     this.stats.fsyncs++;
     this.stats.dirSyncs++;
     this.stats.segmentsCreated++;
     await old.close();
+    this.maybeExtend();
   }
 
   /**
@@ -437,6 +373,7 @@ export class Wal {
     if (this.closed) return;
     while (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
     this.closed = true;
+    if (this.extending) await this.extending.catch(() => undefined);
     await this.active.close();
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Crash consistency: torn tails at every byte offset, single bit flips anywhere, and power cuts that
- * discard every write not yet fsynced while operations are in flight.
+ * Crash consistency: torn tails at every byte offset (appended logs) and at every sector (preallocated
+ * logs), single bit flips anywhere, and power cuts that discard every write not yet fsynced while
+ * operations are in flight.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { FaultyFileSystem } from '../../src/storage/faulty-fs.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { WalCorruptionError } from '../../src/storage/wal.js';
 import { SEGMENT_RECORD_SIZE } from '../../src/storage/records.js';
+import { SECTOR_BYTES } from '../../src/storage/wal-scan.js';
 import { PEERS, Workload, applyRecordwise, fingerprint, rng, type Op } from './helpers.js';
 
 const DIR = '/data/n1';
@@ -36,16 +38,19 @@ interface Boundary {
   readonly fp: string;
 }
 
-/** Runs single-record operations, noting after each the last segment and its size, and the model state. */
-async function recordHistory(seed: number, ops: number, segmentBytes: number) {
+/**
+ * Runs single-record operations, noting after each the last segment and the bytes of records in it, and
+ * the model state.
+ */
+async function recordHistory(seed: number, ops: number, segmentBytes: number, preallocateBytes: number) {
   const fs = new FaultyFileSystem();
-  const disk = await DiskStorage.open(DIR, PEERS, { fs, segmentBytes, log: () => {} });
+  const disk = await DiskStorage.open(DIR, PEERS, { fs, segmentBytes, preallocateBytes, log: () => {} });
   const model = new MemoryStorage(PEERS);
   const gen = new Workload(model, rng(seed));
   const boundaries: Boundary[] = [];
   const note = () => {
     const segment = disk.segmentNames().at(-1) as string;
-    boundaries.push({ segment, size: fs.size(`${DIR}/${segment}`), fp: fingerprint(model) });
+    boundaries.push({ segment, size: disk.activeSegmentBytes(), fp: fingerprint(model) });
   };
   note();
   for (let i = 0; i < ops; i++) {
@@ -62,9 +67,27 @@ async function recordHistory(seed: number, ops: number, segmentBytes: number) {
   return { fs, boundaries };
 }
 
+/** Cutting records that were long durable can remove what later steps relied on (see the first test). */
+function unrecoverable(fs: FaultyFileSystem, expected: string): boolean {
+  const snap = JSON.parse(expected).snap as { index: number; term: number };
+  const snapFile = `${DIR}/snap-${String(snap.index).padStart(20, '0')}-${String(snap.term).padStart(20, '0')}.snap`;
+  return snap.index > 0 && !fs.list().includes(snapFile);
+}
+
+/** The repaired log keeps working: one more save, and it is there after a restart. */
+async function extendAndReopen(disk: DiskStorage, fs: FaultyFileSystem, tag: number, options: object): Promise<void> {
+  const e = { index: disk.lastIndex() + 1, term: 99, type: 'normal' as const, data: new Uint8Array([tag & 0xff]) };
+  await disk.save({ entries: [e], hardState: { term: 99, vote: 1, commit: 0 } });
+  const extended = fingerprint(disk);
+  await disk.close();
+  const again = await DiskStorage.open(DIR, PEERS, { fs, ...options, log: () => {} });
+  assert.equal(fingerprint(again), extended);
+  await again.close();
+}
+
 test('a cut at every byte offset of the last segment recovers exactly the records before the cut', async () => {
   for (const seed of [1, 2]) {
-    const { fs, boundaries } = await recordHistory(seed, 60, 1500);
+    const { fs, boundaries } = await recordHistory(seed, 60, 1500, 0);
     const last = boundaries.at(-1) as Boundary;
     const path = `${DIR}/${last.segment}`;
     const inLast = boundaries.filter((b) => b.segment === last.segment);
@@ -80,8 +103,6 @@ test('a cut at every byte offset of the last segment recovers exactly the record
       // Cutting records that were long durable can remove what later steps relied on: the segments
       // deleted after a compaction, or the snapshot files pruned after newer ones. Recovery must then
       // refuse rather than return some other state.
-      const snap = JSON.parse(expected).snap as { index: number; term: number };
-      const snapFile = `${DIR}/snap-${String(snap.index).padStart(20, '0')}-${String(snap.term).padStart(20, '0')}.snap`;
       if (!done && cut < SEGMENT_RECORD_SIZE && !fs.list().includes(`${DIR}/${before.segment}`)) {
         await assert.rejects(
           DiskStorage.open(DIR, PEERS, { fs: copy, log: () => {} }),
@@ -89,11 +110,12 @@ test('a cut at every byte offset of the last segment recovers exactly the record
         );
         continue;
       }
-      if (snap.index > 0 && !fs.list().includes(snapFile)) {
+      if (unrecoverable(fs, expected)) {
         await assert.rejects(DiskStorage.open(DIR, PEERS, { fs: copy, log: () => {} }), /snapshot .* cannot recover/);
         continue;
       }
-      const disk = await DiskStorage.open(DIR, PEERS, { fs: copy, segmentBytes: 1500, log: (m) => notes.push(m) });
+      const options = { segmentBytes: 1500, preallocateBytes: 0 };
+      const disk = await DiskStorage.open(DIR, PEERS, { fs: copy, ...options, log: (m) => notes.push(m) });
       assert.equal(fingerprint(disk), expected, `cut at ${cut}`);
       const validEnd = done ? done.size : cut >= SEGMENT_RECORD_SIZE ? SEGMENT_RECORD_SIZE : 0;
       if (validEnd === 0) {
@@ -104,25 +126,71 @@ test('a cut at every byte offset of the last segment recovers exactly the record
       } else {
         assert.ok(!notes.some((n) => /torn|incomplete/.test(n)), notes.join('\n'));
       }
-      if (cut % 97 === 0) {
-        // The repaired log keeps working.
-        const e = {
-          index: disk.lastIndex() + 1,
-          term: 99,
-          type: 'normal' as const,
-          data: new Uint8Array([cut & 0xff]),
-        };
-        await disk.save({ entries: [e], hardState: { term: 99, vote: 1, commit: 0 } });
-        const extended = fingerprint(disk);
-        await disk.close();
-        const again = await DiskStorage.open(DIR, PEERS, { fs: copy, segmentBytes: 1500, log: () => {} });
-        assert.equal(fingerprint(again), extended);
-        await again.close();
-      } else {
-        await disk.close();
-      }
+      if (cut % 97 === 0) await extendAndReopen(disk, copy, cut, options);
+      else await disk.close();
     }
   }
+});
+
+test('preallocated log: a write torn at any sector recovers exactly the records before it', async () => {
+  const options = { segmentBytes: 1 << 20, preallocateBytes: 4096 };
+  const fs = new FaultyFileSystem();
+  const disk = await DiskStorage.open(DIR, PEERS, { fs, ...options, log: () => {} });
+  const model = new MemoryStorage(PEERS);
+  const rand = rng(7);
+  // Single-record saves (entries of 0-300 bytes, none of them zero, and hard states); after each, the
+  // bytes of records in the segment and the state they hold.
+  const boundaries: { size: number; fp: string }[] = [{ size: disk.activeSegmentBytes(), fp: fingerprint(model) }];
+  for (let i = 1; i <= 61; i++) {
+    const size = i === 61 ? 100 : Math.floor(rand() * 300); // the last record: an entry with data
+    const data = Uint8Array.from({ length: size }, () => 1 + Math.floor(rand() * 255));
+    const updates = [{ entries: [{ index: i, term: 1 + (i >> 3), type: 'normal' as const, data }] }];
+    if (i % 3 === 0) updates.push({ entries: [], hardState: { term: 1 + (i >> 3), vote: 1, commit: i - 1 } } as never);
+    for (const u of updates) {
+      model.saveSync(u);
+      await disk.save(u);
+      boundaries.push({ size: disk.activeSegmentBytes(), fp: fingerprint(model) });
+    }
+  }
+  await disk.close();
+  const path = `${DIR}/${disk.segmentNames()[0]}`;
+  const end = (boundaries.at(-1) as { size: number }).size;
+  assert.ok(fs.size(path) > end, 'the segment is preallocated beyond its records');
+  let torn = 0;
+  for (let s = SECTOR_BYTES; s < end; s += SECTOR_BYTES) {
+    // The sectors from s on never reached the disk: they still hold the preallocated zeros.
+    const copy = fs.clone();
+    copy.zero(path, s, end);
+    const done = boundaries.filter((b) => b.size <= s).at(-1) as { size: number; fp: string };
+    const notes: string[] = [];
+    const again = await DiskStorage.open(DIR, PEERS, { fs: copy, ...options, log: (m) => notes.push(m) });
+    assert.equal(fingerprint(again), done.fp, `torn at sector ${s}`);
+    if (done.size < s) {
+      torn++;
+      assert.match(notes.join('\n'), new RegExp(`torn record at offset ${done.size} .*write cut short`));
+    } else {
+      assert.deepEqual(notes, [], 'zeros at a record boundary are just the end of the log');
+    }
+    await extendAndReopen(again, copy, s, options);
+  }
+  assert.ok(torn > 10, `torn ${torn}`);
+  // Zeros that end inside one sector are no torn write (sectors are written whole): damage, refused.
+  const lastStart = (boundaries.at(-2) as { size: number }).size;
+  let refused = 0;
+  for (
+    let to = end - 2;
+    to > lastStart && Math.floor(to / SECTOR_BYTES) === Math.floor((end - 1) / SECTOR_BYTES);
+    to--
+  ) {
+    const copy = fs.clone();
+    copy.zero(path, to, end - 1); // the record's last byte stays: the zeros are inside it
+    await assert.rejects(
+      DiskStorage.open(DIR, PEERS, { fs: copy, ...options, log: () => {} }),
+      new RegExp(`is damaged at offset ${lastStart}: record (header )?checksum mismatch`),
+    );
+    refused++;
+  }
+  assert.ok(refused > 0);
 });
 
 test('a single flipped bit anywhere is refused with file and offset, or survived via the previous snapshot', async () => {
@@ -197,7 +265,17 @@ test('a single flipped bit anywhere is refused with file and offset, or survived
   assert.ok(refused > 200 && fellBack > 0, `refused ${refused}, fell back ${fellBack}`);
 });
 
-test('a power cut loses nothing that was reported durable (un-fsynced writes discarded or torn)', async () => {
+// Appended logs tear at any byte (the file size); preallocated ones only at sectors, so they need more
+// runs for as many torn writes.
+for (const [what, preallocateBytes, runs, minTorn] of [
+  ['appended', 0, 150, 5],
+  ['preallocated', 2048, 300, 1],
+] as const) {
+  test(`a power cut loses nothing that was reported durable (${what} log; un-fsynced writes lost or torn)`, () =>
+    powerCuts(preallocateBytes, runs, minTorn));
+}
+
+async function powerCuts(preallocateBytes: number, runs: number, minTorn: number): Promise<void> {
   let crashes = 0;
   let beyondAck = 0; // runs where writes not yet acknowledged had reached the disk
   let torn = 0; // runs where recovery cut a torn record
@@ -205,7 +283,7 @@ test('a power cut loses nothing that was reported durable (un-fsynced writes dis
     fc.asyncProperty(fc.integer(), fc.integer({ min: 400, max: 4000 }), async (seed, segmentBytes) => {
       const rand = rng(seed ^ 0x5bd1e995);
       const fs = new FaultyFileSystem();
-      const disk = await DiskStorage.open(DIR, PEERS, { fs, segmentBytes, log: () => {} });
+      const disk = await DiskStorage.open(DIR, PEERS, { fs, segmentBytes, preallocateBytes, log: () => {} });
       const model = new MemoryStorage(PEERS);
       const gen = new Workload(model, rng(seed));
       const states = [fingerprint(model)];
@@ -227,7 +305,8 @@ test('a power cut loses nothing that was reported durable (un-fsynced writes dis
       crashes++;
       const after = fs.crash({ keepUnsynced: (_, extra) => (rand() < 0.5 ? 0 : rand() * (extra + 1)) });
       const notes: string[] = [];
-      const recovered = await DiskStorage.open(DIR, PEERS, { fs: after, segmentBytes, log: (m) => notes.push(m) });
+      const options = { segmentBytes, preallocateBytes, log: (m: string) => notes.push(m) };
+      const recovered = await DiskStorage.open(DIR, PEERS, { fs: after, ...options });
       const fp = fingerprint(recovered);
       const j = states.lastIndexOf(fp);
       assert.ok(j >= acked, `recovered state #${j} is older than the last acknowledged #${acked}`);
@@ -235,11 +314,14 @@ test('a power cut loses nothing that was reported durable (un-fsynced writes dis
       if (notes.some((n) => n.includes('torn record'))) torn++;
       await recovered.close();
     }),
-    { numRuns: 150 },
+    { numRuns: runs },
   );
-  assert.equal(crashes, 150);
-  assert.ok(beyondAck > 2 && torn > 5, `beyond ack ${beyondAck}, torn ${torn}: the crashes hit in-flight writes`);
-});
+  assert.equal(crashes, runs);
+  assert.ok(
+    beyondAck > 2 && torn >= minTorn,
+    `beyond ack ${beyondAck}, torn ${torn}: the crashes hit in-flight writes`,
+  );
+}
 
 test('a failed fdatasync fails the storage; after the crash only acknowledged data is there', async () => {
   const fs = new FaultyFileSystem();

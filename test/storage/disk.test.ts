@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiskStorage } from '../../src/storage/disk.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
+import { SEGMENT_RECORD_SIZE } from '../../src/storage/records.js';
 import { WalCorruptionError } from '../../src/storage/wal.js';
 import { CompactedError } from '../../src/raft/storage.js';
 import type { Entry } from '../../src/raft/types.js';
@@ -106,7 +107,8 @@ test('segments roll at the size bound and compaction deletes the ones a snapshot
 
 test('a torn record at the end of the log is truncated and logged', () =>
   withDir(async (dir) => {
-    const s = await DiskStorage.open(dir, PEERS, quiet);
+    const append = { preallocateBytes: 0 };
+    const s = await DiskStorage.open(dir, PEERS, { ...quiet, ...append });
     await s.save({ entries: [ent(1, 1), ent(2, 1)] });
     await s.save({ entries: [ent(3, 1, 1000)] });
     await s.close();
@@ -114,7 +116,7 @@ test('a torn record at the end of the log is truncated and logged', () =>
     const size = (await stat(wal)).size;
     await truncate(wal, size - 500);
     const notes: string[] = [];
-    const again = await DiskStorage.open(dir, PEERS, { log: (m) => notes.push(m) });
+    const again = await DiskStorage.open(dir, PEERS, { ...append, log: (m) => notes.push(m) });
     assert.equal(again.lastIndex(), 2);
     assert.match(notes.join('\n'), /torn record at offset \d+ .*truncating \d+ bytes/);
     await again.save({ entries: [ent(3, 2)] });
@@ -122,6 +124,42 @@ test('a torn record at the end of the log is truncated and logged', () =>
     const third = await DiskStorage.open(dir, PEERS, quiet);
     assert.equal(third.term(3), 2);
     await third.close();
+  }));
+
+test('preallocated segments: the zeros after the log are no damage; a record cut short at a sector is', () =>
+  withDir(async (dir) => {
+    const s = await DiskStorage.open(dir, PEERS, quiet);
+    await s.save({ entries: [ent(1, 1), ent(2, 1)] });
+    await s.save({ entries: [ent(3, 1, 1000)] });
+    const records = s.activeSegmentBytes();
+    // The segment is zero-filled ahead of the log (64 KiB at first), in the background.
+    for (let i = 0; i < 100 && s.stats().preallocations === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(s.stats().preallocations, 1);
+    await s.close();
+    const wal = join(dir, 'wal-0000000001-00000000000000000001.log');
+    assert.equal((await stat(wal)).size, 64 * 1024 + SEGMENT_RECORD_SIZE);
+    const notes: string[] = [];
+    const again = await DiskStorage.open(dir, PEERS, { log: (m) => notes.push(m) });
+    assert.equal(again.lastIndex(), 3);
+    assert.deepEqual(notes, []);
+    await again.save({ entries: [ent(4, 1)] });
+    await again.close();
+    // A crash during the write of entry 3: its sectors from the second one on never reached the disk.
+    const bytes = await readFile(wal);
+    const entry3 = records - (16 + 17 + 1000);
+    const cut = Math.ceil((entry3 + 1) / 512) * 512;
+    bytes.fill(0, cut, records + 16 + 17 + 16);
+    await writeFile(wal, bytes);
+    const repairs: string[] = [];
+    const third = await DiskStorage.open(dir, PEERS, { log: (m) => repairs.push(m) });
+    assert.equal(third.lastIndex(), 2);
+    assert.match(repairs.join('\n'), new RegExp(`torn record at offset ${entry3} .*write cut short`));
+    await third.save({ entries: [ent(3, 2)] });
+    await third.close();
+    const fourth = await DiskStorage.open(dir, PEERS, quiet);
+    assert.equal(fourth.lastIndex(), 3);
+    assert.equal(fourth.term(3), 2);
+    await fourth.close();
   }));
 
 test('damage before the end of the log stops start-up with the file and offset', () =>
