@@ -74,6 +74,11 @@ export class RaftNode {
   private readonly readOnly = new ReadOnly();
   /** Leader: new entries or a new commit index not yet sent to followers. */
   private needFlush = false;
+  /**
+   * First index advanced before its write was durable (`advance(rd, false)`) and not yet `persisted`;
+   * Infinity when every stable entry is durable. The leader never counts itself beyond it.
+   */
+  private undurableFrom = Infinity;
   private readonly snapRecv = new SnapshotReceiver();
   /** Leader-side sending: appends, snapshot chunks, heartbeats. */
   private readonly repl: Replicator;
@@ -313,7 +318,15 @@ export class RaftNode {
     return out;
   }
 
-  advance(rd: Ready): void {
+  /**
+   * Acknowledges a Ready: its entries, hard state and snapshot are in storage, its committed entries
+   * applied and its messages sent. With `durable` false (only for a leader's Ready that changes neither
+   * term, vote nor snapshot: see `canAdvanceBeforeDurable`), its entries are in storage but their write
+   * is still in flight, so the host may go on with the next Ready meanwhile; the leader counts itself
+   * for those entries once the host reports them with `persisted`. Storage must make writes durable in
+   * the order they were handed to it.
+   */
+  advance(rd: Ready, durable = true): void {
     if (rd.hardState) this.prevHard = rd.hardState;
     this.prevSoft = rd.softState;
     if (rd.snapshot) {
@@ -321,17 +334,56 @@ export class RaftNode {
       this.log.appliedTo(rd.snapshot.metadata.index);
     }
     if (rd.entries.length > 0) {
+      const first = rd.entries[0];
       const last = rd.entries[rd.entries.length - 1];
       this.log.stableTo(last.index, last.term);
-      if (this.role === 'leader') {
-        // The leader counts itself towards a quorum only for entries it has made durable.
-        const self = this.progress(this.id);
-        if (self.maybeUpdate(this.log.stableLastIndex()) && this.maybeCommit()) this.needFlush = true;
+      if (!durable) {
+        invariant(this.role === 'leader' && rd.softState.role === 'leader', 'only a leader advances before durable');
+        if (!this.bugs.has('count-self-before-durable')) this.undurableFrom = Math.min(this.undurableFrom, first.index);
+        else this.countSelf();
+      } else {
+        // Writes are durable in order: this one being durable, so is everything handed over before it.
+        this.undurableFrom = Infinity;
+        this.countSelf();
       }
     }
     if (rd.committedEntries.length > 0) {
       this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
     }
+  }
+
+  /** Whether `advance(rd, false)` is allowed: a leader's Ready that changes neither term, vote nor snapshot. */
+  canAdvanceBeforeDurable(rd: Ready): boolean {
+    return (
+      this.role === 'leader' &&
+      rd.softState.role === 'leader' &&
+      rd.snapshot === undefined &&
+      rd.messages.length === 0 &&
+      (rd.hardState === undefined ||
+        (rd.hardState.term === this.prevHard.term && rd.hardState.vote === this.prevHard.vote))
+    );
+  }
+
+  /**
+   * The write of entries up to `index` (of term `term`), advanced with `durable` false, is durable now
+   * (and, writes being durable in order, so is everything before it).
+   */
+  persisted(index: number, term: number): void {
+    this.undurableFrom = Math.max(this.undurableFrom, index + 1);
+    if (this.undurableFrom > this.log.stableLastIndex()) this.undurableFrom = Infinity;
+    if (this.log.term(index) === term) this.countSelf();
+  }
+
+  /** Index of the last entry that is both stable and durable. */
+  private durableLastIndex(): number {
+    return Math.min(this.log.stableLastIndex(), this.undurableFrom - 1);
+  }
+
+  /** The leader counts itself towards a quorum only for entries it has made durable. */
+  private countSelf(): void {
+    if (this.role !== 'leader') return;
+    const self = this.progress(this.id);
+    if (self.maybeUpdate(this.durableLastIndex()) && this.maybeCommit()) this.needFlush = true;
   }
 
   status(): RaftStatus {
@@ -415,7 +467,7 @@ export class RaftNode {
     for (const id of this.peers) {
       const pr = new Progress(last + 1, this.maxInflight, this.maxInflightBytes);
       pr.lastHeard = this.ticks; // a new leader gets one election timeout of grace
-      if (id === this.id) pr.match = this.log.stableLastIndex();
+      if (id === this.id) pr.match = this.durableLastIndex();
       this.prs.set(id, pr);
     }
   }
@@ -717,7 +769,7 @@ export class RaftNode {
     } else if (pr.state === 'replicate') {
       pr.inflights.freeLE(m.index);
     }
-    if (this.maybeCommit()) this.needFlush = true;
+    if (this.maybeCommit() || (pr.sentCommit < this.log.committed && pr.inflights.count === 0)) this.needFlush = true;
     this.repl.sendAppends(m.from);
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
       this.send({ type: 'timeout-now', to: m.from });
@@ -788,7 +840,10 @@ export class RaftNode {
       if (id === this.id) continue;
       const pr = this.progress(id);
       this.repl.sendAppends(id);
-      if (pr.sentCommit < this.log.committed && !pr.isPaused()) this.repl.sendAppend(id);
+      // A new commit index alone waits for the next append while entries are in flight to this follower
+      // (their acknowledgement comes back here); an idle follower gets an empty append at once.
+      const busy = pr.state === 'replicate' && pr.inflights.count > 0;
+      if (pr.sentCommit < this.log.committed && !pr.isPaused() && !busy) this.repl.sendAppend(id);
     }
   }
 

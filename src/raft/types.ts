@@ -160,4 +160,6 @@ export type PlantedBug =
   | 'vote-for-stale-log'
   | 'read-without-confirmation'
   | 'keep-conflicting-entries'
-  | 'apply-before-commit';
+  | 'apply-before-commit'
+  /** The leader counts its own appends towards a quorum before they are durable. */
+  | 'count-self-before-durable';

@@ -49,6 +49,8 @@ interface Waiter<T> {
 interface PendingProposal<R, C> extends Waiter<R> {
   term: number;
   decoded: C | undefined;
+  /** performance.now() when it was proposed, for the commit latency histogram. */
+  proposedAt: number;
 }
 
 interface ReadBatch {
@@ -118,6 +120,8 @@ export class RaftHost<R, C = unknown> {
   };
   /** How long each awaited `save` took (seconds). */
   readonly saveLatency = new LatencyHistogram();
+  /** From a proposal reaching this (leader) host to its entry being applied here (seconds). */
+  readonly commitLatency = new LatencyHistogram();
   private readonly core: RaftCore;
   private readonly storage: RaftStorage;
   private readonly transport: PeerTransport;
@@ -127,7 +131,10 @@ export class RaftHost<R, C = unknown> {
   private role: Role = 'follower';
   private leaderId: NodeId = 0;
   private pumpScheduled = false;
-  private saving = false;
+  /** Saves handed to storage and not yet durable. */
+  private inflightSaves = 0;
+  /** A save whose Ready waits for it before anything else (its messages or acknowledgements depend on it). */
+  private blockingSave = false;
   private snapshotting = false;
   private closed = false;
   private failedFlag = false;
@@ -138,7 +145,7 @@ export class RaftHost<R, C = unknown> {
   /** A commit-only hard state not yet handed to storage. */
   private heldHardState: HardState | undefined;
 
-  private proposeQueue: { data: Uint8Array; decoded: C | undefined; waiter: Waiter<R> }[] = [];
+  private proposeQueue: { data: Uint8Array; decoded: C | undefined; waiter: Waiter<R>; at: number }[] = [];
   private readonly pending = new Map<number, PendingProposal<R, C>>();
   private readQueue: Waiter<number>[] = [];
   private readonly readBatches = new Map<string, ReadBatch>();
@@ -207,7 +214,7 @@ export class RaftHost<R, C = unknown> {
     if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
     return new Promise<R>((resolve, reject) => {
       const deadline = Date.now() + this.opts.requestTimeoutMs;
-      this.proposeQueue.push({ data, decoded, waiter: { resolve, reject, deadline } });
+      this.proposeQueue.push({ data, decoded, waiter: { resolve, reject, deadline }, at: performance.now() });
       this.schedule();
     });
   }
@@ -273,7 +280,7 @@ export class RaftHost<R, C = unknown> {
     clearInterval(this.sweeper);
     this.failAll(new HostError({ kind: 'failed' }));
     // Let an in-flight save finish before the caller closes the storage.
-    while (this.saving || this.snapshotting) await new Promise((r) => setTimeout(r, 5));
+    while (this.inflightSaves > 0 || this.snapshotting) await new Promise((r) => setTimeout(r, 5));
     const hs = this.heldHardState;
     this.heldHardState = undefined;
     if (hs !== undefined) await this.storage.save({ hardState: hs, entries: [] }).catch(() => undefined);
@@ -306,7 +313,7 @@ export class RaftHost<R, C = unknown> {
   private flushQueues(): void {
     // Proposals arriving while a Ready is being persisted wait for the next one, so that each Ready (one
     // save, one append message per follower) carries everything that arrived meanwhile: group commit.
-    if (this.proposeQueue.length > 0 && (!this.saving || this.proposeQueue.length >= MAX_HELD_PROPOSALS)) {
+    if (this.proposeQueue.length > 0 && (this.inflightSaves === 0 || this.proposeQueue.length >= MAX_HELD_PROPOSALS)) {
       const batch = this.proposeQueue;
       this.proposeQueue = [];
       const res = this.core.propose(batch.map((p) => p.data));
@@ -318,7 +325,8 @@ export class RaftHost<R, C = unknown> {
           const idx = first + i;
           const old = this.pending.get(idx);
           if (old) old.reject(new HostError({ kind: 'lost' }));
-          this.pending.set(idx, { ...batch[i].waiter, term: res.term, decoded: batch[i].decoded });
+          const p = batch[i];
+          this.pending.set(idx, { ...p.waiter, term: res.term, decoded: p.decoded, proposedAt: p.at });
         }
       } else {
         const err =
@@ -350,7 +358,7 @@ export class RaftHost<R, C = unknown> {
     if (this.closed) return;
     try {
       if (!this.failedFlag) this.flushQueues();
-      if (this.saving) {
+      if (this.blockingSave) {
         this.send(this.core.drainEarlyMessages());
         return;
       }
@@ -374,20 +382,34 @@ export class RaftHost<R, C = unknown> {
           this.durableTerm = hs.term;
           this.durableVote = hs.vote;
         }
-        this.saving = true;
+        // A leader's appends need not wait for its own disk: followers can make them a quorum, and the
+        // core counts the leader only once `persisted` says they are durable. Commits, applies and answers
+        // then go on during the write. Anything else (votes, acknowledgements, terms) waits for it.
+        const early = this.core.canAdvanceBeforeDurable(rd);
+        this.inflightSaves++;
+        if (!early) this.blockingSave = true;
         this.counters.saves++;
         const t0 = performance.now();
+        const last = rd.entries.at(-1);
         this.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }).then(
           () => {
-            this.saving = false;
+            this.inflightSaves--;
             this.saveLatency.record((performance.now() - t0) / 1000);
-            if (!this.closed) this.afterSave(rd);
+            if (this.closed) return;
+            if (!early) {
+              this.blockingSave = false;
+              this.afterSave(rd);
+              return;
+            }
+            if (last !== undefined) this.core.persisted(last.index, last.term);
+            this.schedule();
           },
           (err: unknown) => {
-            this.saving = false;
+            this.inflightSaves--;
             this.fatal(err);
           },
         );
+        if (early) this.afterSave(rd, false);
       } else {
         this.afterSave(rd);
       }
@@ -396,7 +418,8 @@ export class RaftHost<R, C = unknown> {
     }
   }
 
-  private afterSave(rd: Ready): void {
+  /** Sends, applies and serves what `rd` allows, then advances the core (`durable`: see RaftCore.advance). */
+  private afterSave(rd: Ready, durable = true): void {
     try {
       this.send(rd.messages);
       if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
@@ -428,7 +451,7 @@ export class RaftHost<R, C = unknown> {
         for (const w of b.waiters) w.reject(err);
       }
       this.serveReads();
-      this.core.advance(rd);
+      this.core.advance(rd, durable);
       this.maybeSnapshot();
     } catch (err) {
       this.fatal(err);
@@ -474,8 +497,10 @@ export class RaftHost<R, C = unknown> {
       this.counters.appliedEntries++;
       if (p) {
         this.pending.delete(e.index);
-        if (ours) p.resolve(result);
-        else p.reject(new HostError({ kind: 'lost' }));
+        if (ours) {
+          this.commitLatency.record((performance.now() - p.proposedAt) / 1000);
+          p.resolve(result);
+        } else p.reject(new HostError({ kind: 'lost' }));
       }
     }
   }

@@ -110,6 +110,12 @@ export class NodeMetrics {
     registerHistogram(r, 'quorumkv_storage_save_duration_seconds', 'Duration of each awaited storage save', () => [
       { labels: {}, h: src.host.saveLatency },
     ]);
+    registerHistogram(
+      r,
+      'quorumkv_raft_commit_duration_seconds',
+      'Leader: from a proposal reaching the host to its entry being applied',
+      () => [{ labels: {}, h: src.host.commitLatency }],
+    );
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,

@@ -8,7 +8,9 @@ export interface RaftCore {
   readIndex(ctx: string): ReadIndexResult;
   hasReady(): boolean;
   ready(): Ready;
-  advance(rd: Ready): void;
+  advance(rd: Ready, durable?: boolean): void;
+  canAdvanceBeforeDurable(rd: Ready): boolean;
+  persisted(index: number, term: number): void;
   drainEarlyMessages(): Message[];
   hasLease(): boolean;
   status(): CoreStatus;

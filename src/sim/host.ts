@@ -6,6 +6,7 @@ import { RaftNode, type RaftConfig } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
 import type { Entry, Message, NodeId, Ready } from '../raft/types.js';
 import { MemoryStorage } from '../storage/memory.js';
+import type { StorageUpdate } from '../storage/types.js';
 import type { InvariantChecker } from './invariants.js';
 import type { EventQueue } from './queue.js';
 
@@ -27,17 +28,33 @@ export interface HostOptions {
   readonly trace: ((line: string) => void) | null;
 }
 
+/** A write handed to the simulated disk and not yet durable. */
+interface DiskWrite {
+  readonly update: StorageUpdate;
+  /** The Ready waits for this write (its messages or acknowledgements depend on it). */
+  readonly blocking: boolean;
+}
+
 /**
  * One simulated server: drives a real RaftNode like the production host does (persist, then send, then
- * apply), on a simulated disk whose writes take time and are lost — possibly in part — by a crash.
+ * apply), on a simulated disk whose writes take time, complete in order and are lost — possibly in part
+ * — by a crash. Like the server, a leader may go on with its next Ready while its own appends are still
+ * being written (`advance(rd, false)`, then `persisted`); the host picks that path at random.
  */
 export class SimHost {
+  /** The disk: what survives a crash. */
   readonly storage: MemoryStorage;
+  /** What the running node reads: the disk plus the writes in flight (as DiskStorage keeps in memory). */
+  private visible: MemoryStorage;
   node: RaftNode | null = null;
   sm: KvStateMachine | null = null;
   up = false;
   private incarnation = 0;
-  private persisting: Ready | null = null;
+  /** Writes in flight, oldest first. */
+  private writes: DiskWrite[] = [];
+  /** When the newest write in flight completes (writes complete in order). */
+  private diskFreeAt = 0;
+  private readonly choice: () => number;
   private pendingWrites = new Map<number, { term: number; reply: (r: ClientReply) => void }>();
   private pendingReads = new Map<string, { key: string; reply: (r: ClientReply) => void }>();
   private confirmedReads: { index: number; key: string; reply: (r: ClientReply) => void }[] = [];
@@ -55,18 +72,21 @@ export class SimHost {
     private readonly opts: HostOptions,
   ) {
     this.storage = new MemoryStorage(peers);
+    this.visible = this.storage;
+    this.choice = makeRng(seed * 2_654_435_761 + id * 97);
   }
 
   start(): void {
     this.up = true;
     const inc = ++this.incarnation;
-    const snap = this.storage.snapshot();
+    this.visible = this.storage.clone();
+    const snap = this.visible.snapshot();
     this.sm = new KvStateMachine();
     if (snap.metadata.index > 0) this.sm.restore(snap.data);
     this.node = new RaftNode({
       ...this.opts.raft,
       id: this.id,
-      storage: this.storage,
+      storage: this.visible,
       peers: this.peers,
       rng: makeRng(this.seed * 1_000_003 + this.id * 7919 + inc * 104_729),
       applied: snap.metadata.index,
@@ -82,11 +102,15 @@ export class SimHost {
     this.opts.trace?.(`${this.queue.now} node ${this.id} starts (incarnation ${inc}, snapshot ${snap.metadata.index})`);
   }
 
-  /** Crash: everything in memory is lost; a write in progress reaches the disk only in part. */
+  /**
+   * Crash: everything in memory is lost; the write in progress reaches the disk only in part, the ones
+   * queued behind it not at all.
+   */
   crash(rng: () => number): void {
     if (!this.up) return;
-    if (this.persisting) {
-      const rd = this.persisting;
+    const head = this.writes[0];
+    if (head) {
+      const rd = head.update;
       // The records of the batch, in write order: a crash keeps a random prefix of them.
       const records = rd.entries.length + (rd.hardState ? 1 : 0) + (rd.snapshot ? 1 : 0);
       const kept = Math.floor(rng() * (records + 1));
@@ -106,7 +130,8 @@ export class SimHost {
     this.up = false;
     this.incarnation++;
     this.crashes++;
-    this.persisting = null;
+    this.writes = [];
+    this.diskFreeAt = 0;
     this.node = null;
     this.sm = null;
     this.pendingWrites.clear();
@@ -136,11 +161,11 @@ export class SimHost {
     this.pump();
   }
 
-  /** The host loop: one Ready at a time; early messages flow while the disk is busy. */
+  /** The host loop: early messages flow while the disk is busy; a blocking write holds the next Ready. */
   private pump(): void {
     const node = this.node;
     if (!node) return;
-    if (this.persisting) {
+    if (this.writes.some((w) => w.blocking)) {
       for (const m of node.drainEarlyMessages()) this.send(m);
       return;
     }
@@ -148,33 +173,52 @@ export class SimHost {
     const rd = node.ready();
     for (const m of rd.earlyMessages) this.send(m);
     const hs = rd.hardState;
-    const stored = this.storage.hardState();
+    const stored = this.visible.hardState();
     const commitOnly = hs !== undefined && hs.term === stored.term && hs.vote === stored.vote;
     if (rd.entries.length === 0 && rd.snapshot === undefined && (hs === undefined || commitOnly)) {
       // As the real server does: a change of the commit index alone is not fsynced by itself (it is
       // recomputed after a restart); it rides along with the next write.
-      this.finish(rd, false);
+      this.finish(rd);
       return;
     }
-    this.persisting = rd;
+    const early = node.canAdvanceBeforeDurable(rd) && this.choice() < 0.75;
+    this.write({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }, !early, () => {
+      if (!early) {
+        this.finish(rd);
+        return;
+      }
+      const last = rd.entries.at(-1);
+      if (last) this.node?.persisted(last.index, last.term);
+      this.pump();
+    });
+    if (early) this.finish(rd, false);
+  }
+
+  /** Hands `update` to the disk: visible at once, durable (and `then` run) once the disk gets to it. */
+  private write(update: StorageUpdate, blocking: boolean, then: () => void): void {
+    if (update.entries.length > 0) {
+      const first = update.entries[0].index;
+      const v = this.visible;
+      const prevTerm = first - 1 <= v.lastIndex() ? safeTerm(v, first - 1) : undefined;
+      this.checker.onPersist(this.id, update.entries, update.snapshot ? update.snapshot.metadata.term : prevTerm);
+    }
+    this.visible.saveSync(update);
+    this.writes.push({ update, blocking });
     const inc = this.incarnation;
-    this.queue.schedule(this.opts.diskDelay(), () => {
+    this.diskFreeAt = Math.max(this.queue.now, this.diskFreeAt) + this.opts.diskDelay();
+    this.queue.schedule(this.diskFreeAt - this.queue.now, () => {
       if (inc !== this.incarnation) return; // crashed meanwhile
-      this.finish(rd);
+      this.storage.saveSync(update);
+      this.writes.shift();
+      then();
     });
   }
 
-  private finish(rd: Ready, persist = true): void {
+  /** Sends, applies and serves what `rd` allows, then advances the node (`durable`: see RaftNode.advance). */
+  private finish(rd: Ready, durable = true): void {
     const node = this.node;
     const sm = this.sm;
     if (!node || !sm) return;
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0].index;
-      const prevTerm = first - 1 <= this.storage.lastIndex() ? safeTerm(this.storage, first - 1) : undefined;
-      this.checker.onPersist(this.id, rd.entries, rd.snapshot ? rd.snapshot.metadata.term : prevTerm);
-    }
-    if (persist) this.storage.saveSync({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
-    this.persisting = null;
     for (const m of rd.messages) this.send(m);
     if (rd.snapshot) {
       sm.restore(rd.snapshot.data);
@@ -190,7 +234,7 @@ export class SimHost {
       this.confirmedReads.push({ index: rs.index, key: p.key, reply: p.reply });
     }
     this.serveReads(sm);
-    node.advance(rd);
+    node.advance(rd, durable);
     this.maybeSnapshot(sm);
     this.pump();
   }
@@ -221,9 +265,14 @@ export class SimHost {
   private maybeSnapshot(sm: KvStateMachine): void {
     const applied = sm.appliedIndex;
     if (applied - this.storage.snapshot().metadata.index < this.opts.snapshotThreshold) return;
+    // A snapshot is durable at once here, so only of entries already on the disk. Writes still in flight
+    // then are a leader's appends after them (anything else blocks the host until it is written).
     if (applied > this.storage.lastIndex()) return;
-    this.storage.createSnapshotSync(applied, this.peers, sm.snapshot());
-    this.storage.compactSync(Math.max(this.storage.firstIndex() - 1, applied - this.opts.snapshotKeep()));
+    const data = sm.snapshot();
+    for (const st of [this.storage, this.visible]) {
+      st.createSnapshotSync(applied, this.peers, data);
+      st.compactSync(Math.max(st.firstIndex() - 1, applied - this.opts.snapshotKeep()));
+    }
     this.snapshots++;
   }
 }

@@ -18,6 +18,15 @@ export class MemoryStorage implements Storage, RaftStorage {
     this.ents = [{ index: 0, term: 0, type: 'noop', data: new Uint8Array(0) }];
   }
 
+  /** An independent copy (entries are immutable, so they are shared). */
+  clone(): MemoryStorage {
+    const c = new MemoryStorage(this.peers);
+    c.hard = this.hard;
+    c.snap = this.snap;
+    c.ents = this.ents.slice();
+    return c;
+  }
+
   initialState(): { hardState: HardState; peers: readonly NodeId[] } {
     return { hardState: this.hard, peers: this.snap.metadata.index > 0 ? this.snap.metadata.peers : this.peers };
   }

@@ -16,11 +16,14 @@ const cases: {
 }[] = [
   // The Figure 8 interleaving needs leaders struck right after winning (caught at seed 121 when written).
   { bug: 'commit-old-term-by-counting', nodes: 3, profile: 'leader-churn', within: 250 },
-  { bug: 'vote-not-persisted', nodes: 3, profile: 'mixed', within: 40 },
+  // About one seed in a hundred crashes a node between voting and persisting (caught at seed 56).
+  { bug: 'vote-not-persisted', nodes: 3, profile: 'mixed', within: 150 },
   { bug: 'vote-for-stale-log', nodes: 5, profile: 'mixed', within: 20 },
   { bug: 'read-without-confirmation', nodes: 5, profile: 'mixed', within: 80 },
   { bug: 'keep-conflicting-entries', nodes: 3, profile: 'mixed', within: 20 },
   { bug: 'apply-before-commit', nodes: 5, profile: 'mixed', within: 20 },
+  // A leader whose own append is still being written is counted towards the quorum (caught at seed 1).
+  { bug: 'count-self-before-durable', nodes: 3, profile: 'mixed', within: 10 },
 ];
 
 for (const c of cases) {
