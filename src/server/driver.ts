@@ -103,7 +103,7 @@ export class LatencyHistogram {
   }
 }
 
-/** Proposals held back while a save is in flight before they are handed to the core anyway. */
+/** Proposals held back while a batch is in flight before they are handed to the core anyway. */
 const MAX_HELD_PROPOSALS = 1024;
 
 export class RaftHost<R, C = unknown> {
@@ -147,6 +147,8 @@ export class RaftHost<R, C = unknown> {
 
   private proposeQueue: { data: Uint8Array; decoded: C | undefined; waiter: Waiter<R>; at: number }[] = [];
   private readonly pending = new Map<number, PendingProposal<R, C>>();
+  /** Index of the last entry of the batch of proposals in flight (0: none). */
+  private lastBatchEnd = 0;
   private readQueue: Waiter<number>[] = [];
   private readonly readBatches = new Map<string, ReadBatch>();
   /** Reads whose ReadIndex is known, waiting for `applied` to reach it (in index order). */
@@ -311,15 +313,19 @@ export class RaftHost<R, C = unknown> {
   }
 
   private flushQueues(): void {
-    // Proposals arriving while a Ready is being persisted wait for the next one, so that each Ready (one
-    // save, one append message per follower) carries everything that arrived meanwhile: group commit.
-    if (this.proposeQueue.length > 0 && (this.inflightSaves === 0 || this.proposeQueue.length >= MAX_HELD_PROPOSALS)) {
+    // One batch of proposals in flight: proposals arriving while the previous batch is not yet committed
+    // and applied wait for it, so that the next batch (one append, one save, one message per follower,
+    // one acknowledgement back) carries everything that arrived meanwhile. Under load the batches grow
+    // with the load; an idle leader proposes at once.
+    if (this.lastBatchEnd <= this.appliedIndex) this.lastBatchEnd = 0;
+    if (this.proposeQueue.length > 0 && (this.lastBatchEnd === 0 || this.proposeQueue.length >= MAX_HELD_PROPOSALS)) {
       const batch = this.proposeQueue;
       this.proposeQueue = [];
       const res = this.core.propose(batch.map((p) => p.data));
       if (res.ok) {
         this.counters.proposals += batch.length;
         this.counters.proposeBatches++;
+        this.lastBatchEnd = res.index;
         const first = res.index - batch.length + 1;
         for (let i = 0; i < batch.length; i++) {
           const idx = first + i;
@@ -466,6 +472,8 @@ export class RaftHost<R, C = unknown> {
     const wasLeader = this.role === 'leader';
     this.leaderId = leader;
     this.role = role;
+    // A batch proposed in an earlier term may never be applied at its indexes: do not wait for it.
+    this.lastBatchEnd = 0;
     if (wasLeader && role !== 'leader') {
       // Queued reads cannot be confirmed by this node any more: the HTTP layer forwards or fails them.
       const err = new HostError({ kind: 'not-leader', leader });
