@@ -49,3 +49,16 @@ export function jsonError(value: unknown, depth = 0): string | null {
   }
   return `value of type ${typeof value} is not JSON`;
 }
+
+/**
+ * Whether `JSON.stringify(value)` takes at most `maxBytes` bytes of UTF-8. Short strings and scalars are
+ * answered without serialising them: in JSON text a UTF-16 code unit takes at most 6 bytes (`\uXXXX`).
+ */
+export function jsonFits(value: unknown, maxBytes: number): boolean {
+  if (typeof value === 'string') {
+    if (value.length * 6 + 2 <= maxBytes) return true;
+  } else if (value === null || typeof value === 'boolean' || typeof value === 'number') {
+    if (maxBytes >= 32) return true;
+  }
+  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8') <= maxBytes;
+}

@@ -17,7 +17,7 @@
  * number is a non-negative integer.
  */
 import type { Command, Compare, CompareOp, CompareTarget, RequestId, TxnOp } from './commands.js';
-import { jsonError, type JsonValue } from './json.js';
+import { jsonError, jsonFits, type JsonValue } from './json.js';
 
 export interface ParseError {
   readonly error: string;
@@ -79,7 +79,7 @@ function checkValue(v: unknown, limits: ParseLimits, what: string): JsonValue {
   if (v === undefined) throw new Bad(`${what} is missing`);
   const e = jsonError(v);
   if (e !== null) throw new Bad(`${what}: ${e}`);
-  if (Buffer.byteLength(JSON.stringify(v), 'utf8') > limits.maxValueBytes) throw new Bad('Value is too large', 413);
+  if (!jsonFits(v, limits.maxValueBytes)) throw new Bad('Value is too large', 413);
   return v as JsonValue;
 }
 

@@ -60,10 +60,16 @@ function opJson(r: TxnOpResult): Record<string, unknown> {
 }
 
 /**
- * The HTTP status and JSON body of a result, following /work/shared/api.md (raft mode). The caller adds
- * `leader` and whatever else the node knows.
+ * The HTTP status and JSON body of a result, following /work/shared/api.md (raft mode), with `leader`
+ * (the leader's id) when given; the caller adds whatever else the node knows.
  */
-export function renderResult(r: ApplyResult): HttpRendering {
+export function renderResult(r: ApplyResult, leader?: number): HttpRendering {
+  const out = render(r);
+  if (leader !== undefined) out.body.leader = leader;
+  return out;
+}
+
+function render(r: ApplyResult): { status: number; body: Record<string, unknown> } {
   switch (r.kind) {
     case 'created':
       return { status: 201, body: { result: 'created', revision: r.revision, version: r.version } };

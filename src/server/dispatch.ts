@@ -49,13 +49,36 @@ export function hostErrorToHttp(err: HostError, leader: NodeId): HttpError {
  * HostError: `not-leader` and `lost` (the proposal was overwritten, hence never applied) are retried while
  * time remains; the rest become 503s.
  */
-export async function dispatch(
+export function dispatch(
   ctx: DispatchContext,
   req: FastifyRequest,
   reply: FastifyReply,
   onLeader: () => Promise<Rendered>,
 ): Promise<FastifyReply> {
   const deadline = Date.now() + ctx.requestTimeoutMs;
+  // The common case, the leader serving a request, without the retry loop's promises.
+  ctx.checkServing();
+  if (!ctx.host.isLeader) return dispatchLoop(ctx, req, reply, onLeader, deadline);
+  return onLeader().then(
+    (r) => reply.code(r.status).send(r.body),
+    (err: unknown) => {
+      if (!(err instanceof HostError)) throw err;
+      const kind = err.failure.kind;
+      if ((kind !== 'not-leader' && kind !== 'lost') || Date.now() >= deadline) {
+        throw hostErrorToHttp(err, ctx.host.leader);
+      }
+      return dispatchLoop(ctx, req, reply, onLeader, deadline);
+    },
+  );
+}
+
+async function dispatchLoop(
+  ctx: DispatchContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  onLeader: () => Promise<Rendered>,
+  deadline: number,
+): Promise<FastifyReply> {
   for (;;) {
     ctx.checkServing();
     if (ctx.host.isLeader) {

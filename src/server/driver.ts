@@ -46,11 +46,13 @@ interface Waiter<T> {
   deadline: number;
 }
 
-interface PendingProposal<R, C> extends Waiter<R> {
+/** A client proposal: queued, then (with the term it was proposed in) pending until its entry applies. */
+interface Proposal<R, C> extends Waiter<R> {
+  readonly data: Uint8Array;
+  readonly decoded: C | undefined;
+  /** performance.now() when it reached the host, for the commit latency histogram. */
+  readonly proposedAt: number;
   term: number;
-  decoded: C | undefined;
-  /** performance.now() when it was proposed, for the commit latency histogram. */
-  proposedAt: number;
 }
 
 interface ReadBatch {
@@ -145,8 +147,8 @@ export class RaftHost<R, C = unknown> {
   /** A commit-only hard state not yet handed to storage. */
   private heldHardState: HardState | undefined;
 
-  private proposeQueue: { data: Uint8Array; decoded: C | undefined; waiter: Waiter<R>; at: number }[] = [];
-  private readonly pending = new Map<number, PendingProposal<R, C>>();
+  private proposeQueue: Proposal<R, C>[] = [];
+  private readonly pending = new Map<number, Proposal<R, C>>();
   /** Index of the last entry of the batch of proposals in flight (0: none). */
   private lastBatchEnd = 0;
   private readQueue: Waiter<number>[] = [];
@@ -216,7 +218,7 @@ export class RaftHost<R, C = unknown> {
     if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
     return new Promise<R>((resolve, reject) => {
       const deadline = Date.now() + this.opts.requestTimeoutMs;
-      this.proposeQueue.push({ data, decoded, waiter: { resolve, reject, deadline }, at: performance.now() });
+      this.proposeQueue.push({ resolve, reject, deadline, data, decoded, proposedAt: performance.now(), term: 0 });
       this.schedule();
     });
   }
@@ -332,14 +334,15 @@ export class RaftHost<R, C = unknown> {
           const old = this.pending.get(idx);
           if (old) old.reject(new HostError({ kind: 'lost' }));
           const p = batch[i];
-          this.pending.set(idx, { ...p.waiter, term: res.term, decoded: p.decoded, proposedAt: p.at });
+          p.term = res.term;
+          this.pending.set(idx, p);
         }
       } else {
         const err =
           res.error === 'too-large'
             ? new HostError({ kind: 'too-large', message: res.message })
             : new HostError({ kind: 'not-leader', leader: res.leader });
-        for (const p of batch) p.waiter.reject(err);
+        for (const p of batch) p.reject(err);
       }
     }
     // One ReadIndex round at a time: reads queued meanwhile share the next round.
@@ -479,7 +482,7 @@ export class RaftHost<R, C = unknown> {
       const err = new HostError({ kind: 'not-leader', leader });
       for (const w of this.readQueue) w.reject(err);
       this.readQueue = [];
-      for (const p of this.proposeQueue) p.waiter.reject(err);
+      for (const p of this.proposeQueue) p.reject(err);
       this.proposeQueue = [];
     }
     for (const fn of this.leaderListeners) fn(leader, role);
@@ -571,7 +574,7 @@ export class RaftHost<R, C = unknown> {
         p.reject(timeout);
       }
     }
-    this.proposeQueue = sweepList(this.proposeQueue, (p) => p.waiter, now, timeout);
+    this.proposeQueue = sweepList(this.proposeQueue, (p) => p, now, timeout);
     this.readQueue = sweepList(this.readQueue, (w) => w, now, timeout);
     for (const [ctx, b] of this.readBatches) {
       b.waiters = sweepList(b.waiters, (w) => w, now, timeout);
@@ -586,7 +589,7 @@ export class RaftHost<R, C = unknown> {
   private failAll(err: HostError): void {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
-    for (const p of this.proposeQueue) p.waiter.reject(err);
+    for (const p of this.proposeQueue) p.reject(err);
     this.proposeQueue = [];
     for (const w of this.readQueue) w.reject(err);
     this.readQueue = [];

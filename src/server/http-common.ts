@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyError } from 'fastify';
+import { jsonFits } from '../kv/json.js';
 
 /** Size limits shared by every mode (see ../shared/api.md). */
 export interface Limits {
@@ -101,7 +102,7 @@ export function checkPutBody(body: unknown, limits: Limits): Record<string, unkn
   }
   const obj = body as Record<string, unknown>;
   if (!('value' in obj) || obj.value === undefined) throw new HttpError(400, 'PUT request does not specify a value');
-  if (Buffer.byteLength(JSON.stringify(obj.value), 'utf8') > limits.maxValueBytes) {
+  if (!jsonFits(obj.value, limits.maxValueBytes)) {
     throw new HttpError(413, 'Value is too large');
   }
   return obj as Record<string, unknown> & { value: unknown };

@@ -7,7 +7,7 @@ import { encodeCommand, type Command } from '../kv/commands.js';
 import { isParseError, parseDeleteRequest, parsePutRequest, parseTxnRequest, type ParseLimits } from '../kv/parse.js';
 import { renderResult, type ApplyResult, type KeyRecord } from '../kv/results.js';
 import type { KvStateMachine } from '../kv/state-machine.js';
-import { checkKey, checkPutBody, HttpError, methodNotAllowed, type Limits } from './http-common.js';
+import { checkKey, HttpError, methodNotAllowed, type Limits } from './http-common.js';
 import { dispatch, type DispatchContext, type Rendered } from './dispatch.js';
 import type { RaftHost } from './driver.js';
 
@@ -39,13 +39,10 @@ interface ListRoute {
 export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): void {
   const leaderField = (): number | null => (ctx.host.leader === 0 ? null : ctx.host.leader);
 
+  const rendered = (result: ApplyResult): Rendered => renderResult(result, ctx.id);
   const write = (req: FastifyRequest, reply: FastifyReply, cmd: Command) => {
     const data = encodeCommand(cmd);
-    return dispatch(ctx, req, reply, async () => {
-      const result = await ctx.host.propose(data, cmd);
-      const r = renderResult(result);
-      return { status: r.status, body: { ...r.body, leader: ctx.id } };
-    });
+    return dispatch(ctx, req, reply, () => ctx.host.propose(data, cmd).then(rendered));
   };
 
   /** Runs `local` against this node's state machine once the consistency level allows it. */
@@ -92,7 +89,7 @@ export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): voi
 
   app.put<KeyRoute>('/kvs/*', (req, reply) => {
     const key = keyOf(req);
-    checkPutBody(req.body, ctx.limits);
+    // The contract's body errors (no value, not an object, too large) come from parsePutRequest.
     const cmd = parsePutRequest(key, req.body, ctx.parseLimits);
     if (isParseError(cmd)) throw new HttpError(cmd.status, cmd.error);
     return write(req, reply, cmd);
