@@ -3,7 +3,8 @@
  *
  * Starts a local raft cluster (real processes), drives it through the HTTP API over keep-alive connections
  * with autocannon, then measures a bare in-memory Fastify server with the same routes and the same load
- * generator, and prints ops/s, p50/p99 latency and the ratio of the two.
+ * generator, and prints ops/s, p50/p99 latency, server CPU per op (and the leader's share) and the ratio of
+ * the two. `--rounds N` alternates the two measurements N times and ends with the medians.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -155,6 +156,51 @@ function line(name: string, r: RunResult): string {
   );
 }
 
+/** The cluster's measurement: the run, plus CPU per op split between the leader and the followers. */
+interface ClusterRun {
+  readonly result: RunResult;
+  readonly leaderUs?: number;
+  readonly followersUs?: number;
+}
+
+async function measureCluster(o: Options): Promise<ClusterRun> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'quorumkv-bench-'));
+  const cluster = await LocalCluster.start({ nodes: o.nodes, dir, storage: o.storage });
+  try {
+    const leader = await cluster.waitLeader();
+    const urls = o.target === 'leader' ? [cluster.url(leader)] : cluster.ids.map((id) => cluster.url(id));
+    await preload(cluster.url(leader), o.keys);
+    const pids = cluster.ids.map((id) => cluster.pid(id));
+    const before = pids.map(cpuSeconds);
+    const result = await measured(pids, () => drive(urls, o));
+    const used = pids.map((p, i) => cpuSeconds(p) - (before[i] ?? 0));
+    const ok = result.total - result.non2xx - result.errors;
+    if (ok <= 0) return { result };
+    const li = cluster.ids.indexOf(leader);
+    const followers = used.reduce((sum, u, i) => (i === li ? sum : sum + u), 0);
+    return { result, leaderUs: ((used[li] ?? 0) * 1e6) / ok, followersUs: (followers * 1e6) / ok };
+  } finally {
+    await cluster.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measureBare(o: Options): Promise<RunResult> {
+  const bare = await startBare();
+  try {
+    await preload(bare.url, o.keys);
+    return await measured([bare.pid], () => drive([bare.url], o));
+  } finally {
+    await bare.stop();
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
 async function main(): Promise<void> {
   const program = new Command()
     .option('--nodes <n>', 'cluster size', '3')
@@ -165,6 +211,7 @@ async function main(): Promise<void> {
     .option('--target <t>', 'leader (clients found the leader) or all (spread, followers forward)', 'leader')
     .option('--storage <s>', 'disk or memory', 'disk')
     .option('--consistency <c>', 'read level for --op get', 'linearizable')
+    .option('--rounds <n>', 'cluster and bare measured alternately this many times; medians at the end', '1')
     .option('--no-bare', 'skip the bare-server measurement')
     .parse();
   const raw = program.opts<Record<string, string | boolean>>();
@@ -179,37 +226,42 @@ async function main(): Promise<void> {
     consistency: raw.consistency === 'lease' ? 'lease' : raw.consistency === 'stale' ? 'stale' : 'linearizable',
     bare: raw.bare !== false,
   };
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'quorumkv-bench-'));
+  const rounds = Math.max(1, Math.floor(Number(raw.rounds)) || 1);
   console.log(
     `quorumkv cluster bench: ${o.nodes} nodes, ${o.concurrency} clients, op ${o.op}` +
-      `${o.op === 'get' ? ` (${o.consistency})` : ''}, ${o.duration} s, storage ${o.storage}, target ${o.target}, ${os.cpus().length} cpus`,
+      `${o.op === 'get' ? ` (${o.consistency})` : ''}, ${o.duration} s, storage ${o.storage}, target ${o.target}, ` +
+      `${os.cpus().length} cpus, ${rounds} round(s), load average ${os.loadavg()[0].toFixed(2)}`,
   );
-  const cluster = await LocalCluster.start({ nodes: o.nodes, dir, storage: o.storage });
-  let clusterResult: RunResult;
-  try {
-    const leader = await cluster.waitLeader();
-    const urls = o.target === 'leader' ? [cluster.url(leader)] : cluster.ids.map((id) => cluster.url(id));
-    await preload(cluster.url(leader), o.keys);
-    clusterResult = await measured(
-      cluster.ids.map((id) => cluster.pid(id)),
-      () => drive(urls, o),
-    );
-  } finally {
-    await cluster.stopAll();
-    rmSync(dir, { recursive: true, force: true });
+  const clusterRuns: ClusterRun[] = [];
+  const bareRuns: RunResult[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    const c = await measureCluster(o);
+    clusterRuns.push(c);
+    const split =
+      c.leaderUs === undefined
+        ? ''
+        : `   (leader ${c.leaderUs.toFixed(0)}, followers ${c.followersUs?.toFixed(0)} us/op)`;
+    console.log(line(rounds > 1 ? `cluster${r}` : 'cluster', c.result) + split);
+    if (!o.bare) continue;
+    const b = await measureBare(o);
+    bareRuns.push(b);
+    console.log(line(rounds > 1 ? `bare${r}` : 'bare', b));
+    if (rounds > 1) console.log(`ratio${r}   ${(c.result.opsPerSec / b.opsPerSec).toFixed(2)}`);
   }
-  console.log(line('cluster', clusterResult));
+  const ops = median(clusterRuns.map((c) => c.result.opsPerSec));
+  if (rounds > 1) {
+    const p = (f: (r: RunResult) => number) => median(clusterRuns.map((c) => f(c.result))).toFixed(2);
+    console.log(`cluster median ${ops.toFixed(0)} ops/s   p50 ${p((r) => r.p50)} ms   p99 ${p((r) => r.p99)} ms`);
+  }
   if (!o.bare) return;
-  const bare = await startBare();
-  let bareResult: RunResult;
-  try {
-    await preload(bare.url, o.keys);
-    bareResult = await measured([bare.pid], () => drive([bare.url], o));
-  } finally {
-    await bare.stop();
+  const bareOps = median(bareRuns.map((b) => b.opsPerSec));
+  if (rounds > 1) {
+    const ratios = clusterRuns.map((c, i) => c.result.opsPerSec / (bareRuns[i] as RunResult).opsPerSec);
+    console.log(`bare median    ${bareOps.toFixed(0)} ops/s`);
+    console.log(`ratio    ${median(ratios).toFixed(2)} of the bare server's rate (median of the rounds' ratios)`);
+  } else {
+    console.log(`ratio    ${(ops / bareOps).toFixed(2)} of the bare server's rate`);
   }
-  console.log(line('bare', bareResult));
-  console.log(`ratio    ${(clusterResult.opsPerSec / bareResult.opsPerSec).toFixed(2)} of the bare server's rate`);
 }
 
 main().catch((err: unknown) => {
