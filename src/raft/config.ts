@@ -23,6 +23,11 @@ export interface RaftConfig {
   snapshotChunkSize?: number;
   /** Index the state machine already holds (from the snapshot it restored). */
   applied?: number;
+  /**
+   * A new commit index alone is not sent to followers with nothing in flight until the host calls
+   * `sendCommitUpdates` (it knows whether an append that carries it anyway is about to follow).
+   */
+  lazyCommitUpdates?: boolean;
   /** For the planted-bug test only: deliberately break the algorithm. */
   plantedBugs?: readonly PlantedBug[];
 }

@@ -59,6 +59,7 @@ export class RaftNode {
   private readonly maxInflightBytes: number;
   private readonly snapshotChunkSize: number;
   private readonly bugs: ReadonlySet<PlantedBug>;
+  private readonly lazyCommitUpdates: boolean;
 
   private term = 0;
   private vote: NodeId = NONE;
@@ -101,6 +102,7 @@ export class RaftNode {
     this.heartbeatTimeout = cfg.heartbeatTick ?? 1;
     invariant(this.heartbeatTimeout < this.electionTimeout, 'heartbeat tick must be below election tick');
     this.preVote = cfg.preVote ?? true;
+    this.lazyCommitUpdates = cfg.lazyCommitUpdates ?? false;
     this.checkQuorum = cfg.checkQuorum ?? true;
     this.maxSizePerMsg = cfg.maxSizePerMsg ?? 1024 * 1024;
     this.maxEntryBytes = cfg.maxEntryBytes ?? 8 * 1024 * 1024;
@@ -840,11 +842,23 @@ export class RaftNode {
       if (id === this.id) continue;
       const pr = this.progress(id);
       this.repl.sendAppends(id);
-      // A new commit index alone waits for the next append while entries are in flight to this follower
-      // (their acknowledgement comes back here); an idle follower gets an empty append at once.
-      const busy = pr.state === 'replicate' && pr.inflights.count > 0;
-      if (pr.sentCommit < this.log.committed && !pr.isPaused() && !busy) this.repl.sendAppend(id);
+      if (!this.lazyCommitUpdates) this.sendCommitUpdate(id, pr);
     }
+  }
+
+  /**
+   * Leader: tells followers with nothing in flight the commit index they have not been sent (an empty
+   * append). Followers with entries in flight learn it from the next append or heartbeat.
+   */
+  sendCommitUpdates(): void {
+    if (this.role !== 'leader') return;
+    for (const id of this.peers) if (id !== this.id) this.sendCommitUpdate(id, this.progress(id));
+  }
+
+  private sendCommitUpdate(id: NodeId, pr: Progress): void {
+    // While entries are in flight their acknowledgement comes back here and the next append carries it.
+    const busy = pr.state === 'replicate' && pr.inflights.count > 0;
+    if (pr.sentCommit < this.log.committed && !pr.isPaused() && !busy) this.repl.sendAppend(id);
   }
 
   private addRead(ctx: string): void {

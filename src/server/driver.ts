@@ -461,6 +461,8 @@ export class RaftHost<R, C = unknown> {
       }
       this.serveReads();
       this.core.advance(rd, durable);
+      // With no proposal waiting, no append will carry the new commit index soon: send it on its own.
+      if (this.role === 'leader' && this.proposeQueue.length === 0) this.core.sendCommitUpdates();
       this.maybeSnapshot();
     } catch (err) {
       this.fatal(err);

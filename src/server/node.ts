@@ -46,6 +46,7 @@ export async function startRaftNode(config: NodeConfig | ServerConfig): Promise<
     heartbeatTick: cfg.heartbeatTicks,
     rng: makeRng(randomInt(1, 2 ** 31)),
     applied,
+    lazyCommitUpdates: true,
   });
   const app = createHttpServer({
     limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes },

@@ -13,6 +13,7 @@ export interface RaftCore {
   persisted(index: number, term: number): void;
   drainEarlyMessages(): Message[];
   hasLease(): boolean;
+  sendCommitUpdates(): void;
   status(): CoreStatus;
 }
 

@@ -90,6 +90,8 @@ export class SimHost {
       peers: this.peers,
       rng: makeRng(this.seed * 1_000_003 + this.id * 7919 + inc * 104_729),
       applied: snap.metadata.index,
+      // As the server does, half the time: commit-only updates only when the host asks (see finish).
+      lazyCommitUpdates: this.choice() < 0.5,
     });
     const tick = () => {
       if (!this.up || inc !== this.incarnation) return;
@@ -235,6 +237,8 @@ export class SimHost {
     }
     this.serveReads(sm);
     node.advance(rd, durable);
+    // The server asks when no proposal is waiting; here at random, heartbeats carrying it otherwise.
+    if (node.currentRole === 'leader' && this.choice() < 0.7) node.sendCommitUpdates();
     this.maybeSnapshot(sm);
     this.pump();
   }
