@@ -18,6 +18,7 @@ import { LocalCluster } from '../src/server/local-cluster.js';
 
 interface Options {
   nodes: number;
+  warmup: number;
   concurrency: number;
   op: 'put' | 'get';
   duration: number;
@@ -84,6 +85,11 @@ async function drive(urls: readonly string[], o: Options): Promise<RunResult> {
     non2xx: results.reduce((s, r) => s + r.non2xx, 0),
     total,
   };
+}
+
+/** The same load for `o.warmup` seconds, unmeasured: the servers' code gets compiled first. */
+async function warm(urls: readonly string[], o: Options): Promise<void> {
+  if (o.warmup > 0) await drive(urls, { ...o, duration: o.warmup });
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
@@ -170,6 +176,7 @@ async function measureCluster(o: Options): Promise<ClusterRun> {
     const leader = await cluster.waitLeader();
     const urls = o.target === 'leader' ? [cluster.url(leader)] : cluster.ids.map((id) => cluster.url(id));
     await preload(cluster.url(leader), o.keys);
+    await warm(urls, o);
     const pids = cluster.ids.map((id) => cluster.pid(id));
     const before = pids.map(cpuSeconds);
     const result = await measured(pids, () => drive(urls, o));
@@ -189,6 +196,7 @@ async function measureBare(o: Options): Promise<RunResult> {
   const bare = await startBare();
   try {
     await preload(bare.url, o.keys);
+    await warm([bare.url], o);
     return await measured([bare.pid], () => drive([bare.url], o));
   } finally {
     await bare.stop();
@@ -207,6 +215,7 @@ async function main(): Promise<void> {
     .option('--concurrency <n>', 'concurrent keep-alive clients', '64')
     .option('--op <op>', 'put or get', 'put')
     .option('--duration <s>', 'seconds per measurement', '15')
+    .option('--warmup <s>', 'seconds of the same load before each measurement, not counted (JIT warm-up)', '2')
     .option('--keys <n>', 'distinct keys', '1000')
     .option('--target <t>', 'leader (clients found the leader) or all (spread, followers forward)', 'leader')
     .option('--storage <s>', 'disk or memory', 'disk')
@@ -217,6 +226,7 @@ async function main(): Promise<void> {
   const raw = program.opts<Record<string, string | boolean>>();
   const o: Options = {
     nodes: Number(raw.nodes),
+    warmup: Number(raw.warmup),
     concurrency: Number(raw.concurrency),
     op: raw.op === 'get' ? 'get' : 'put',
     duration: Number(raw.duration),
