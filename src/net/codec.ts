@@ -68,6 +68,18 @@ function checkId(v: number, what: string): number {
 
 /** The binary body of a message frame (without the length prefix). */
 export function encodeMessageBody(m: Message): Buffer {
+  return encodeMessage(m, 0);
+}
+
+/** A whole frame (length prefix + body) for one message, encoded in place: ready for a socket write. */
+export function encodeFrame(m: Message): Buffer {
+  const frame = encodeMessage(m, FRAME_HEADER_BYTES);
+  frame.writeUInt32BE(frame.length - FRAME_HEADER_BYTES, 0);
+  return frame;
+}
+
+/** The message's body after `at` bytes left for a frame header. */
+function encodeMessage(m: Message, at: number): Buffer {
   const code = MESSAGE_CODE.get(m.type);
   if (code === undefined) throw new CodecError(`unknown message type ${String(m.type)}`);
   let flags = 0;
@@ -92,17 +104,17 @@ export function encodeMessageBody(m: Message): Buffer {
     flags |= F_SNAPSHOT;
     size += 8 + 8 + 4 + 4 * snap.metadata.peers.length + 8 + 8 + 4 + snap.data.byteLength;
   }
-  const b = Buffer.allocUnsafe(size);
-  b[0] = KIND_MESSAGE;
-  b[1] = code;
-  b[2] = flags;
-  b.writeUInt32LE(checkId(m.from, 'from'), 3);
-  b.writeUInt32LE(checkId(m.to, 'to'), 7);
-  b.writeDoubleLE(m.term, 11);
-  b.writeDoubleLE(m.logTerm, 19);
-  b.writeDoubleLE(m.index, 27);
-  b.writeDoubleLE(m.commit, 35);
-  let off = MESSAGE_FIXED;
+  const b = Buffer.allocUnsafe(at + size);
+  b[at] = KIND_MESSAGE;
+  b[at + 1] = code;
+  b[at + 2] = flags;
+  b.writeUInt32LE(checkId(m.from, 'from'), at + 3);
+  b.writeUInt32LE(checkId(m.to, 'to'), at + 7);
+  b.writeDoubleLE(m.term, at + 11);
+  b.writeDoubleLE(m.logTerm, at + 19);
+  b.writeDoubleLE(m.index, at + 27);
+  b.writeDoubleLE(m.commit, at + 35);
+  let off = at + MESSAGE_FIXED;
   if (m.rejectHint !== undefined) off = b.writeDoubleLE(m.rejectHint, off);
   if (m.context !== undefined) off = b.writeDoubleLE(m.context, off);
   if (entries !== undefined) {
@@ -149,11 +161,6 @@ export function joinFrames(bodies: readonly Buffer[]): Buffer {
     off += FRAME_HEADER_BYTES + b.length;
   }
   return out;
-}
-
-/** A whole frame (length prefix + body) for one message; convenient for tests and single sends. */
-export function encodeFrame(m: Message): Buffer {
-  return joinFrames([encodeMessageBody(m)]);
 }
 
 export type Frame = { kind: 'hello'; version: number; id: NodeId } | { kind: 'message'; message: Message };

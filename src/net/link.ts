@@ -1,11 +1,10 @@
 /**
- * One outbound peer connection: a bounded queue of encoded message bodies, a persistent socket that is
- * re-opened with jittered exponential backoff, and batched writes (all queued frames in one write, up to
- * a batch cap, never while the socket asks us to wait for 'drain').
+ * One outbound peer connection: a bounded queue of encoded frames, a persistent socket that is re-opened
+ * with jittered exponential backoff, and batched writes (all queued frames in one write, up to a batch
+ * cap, never while the socket asks us to wait for 'drain').
  */
 import net from 'node:net';
 import type { NodeId } from '../raft/types.js';
-import { joinFrames } from './codec.js';
 import type { TransportLogger } from './transport.js';
 
 export interface LinkOptions {
@@ -13,7 +12,7 @@ export interface LinkOptions {
   readonly queueBytesLimit: number;
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
-  /** The hello frame body sent first on every new connection. */
+  /** The hello frame (length prefix included) sent first on every new connection. */
   readonly hello: Buffer;
   readonly log: TransportLogger;
 }
@@ -75,9 +74,10 @@ export class OutboundLink {
     this.connect();
   }
 
-  enqueue(body: Buffer): void {
+  /** Queues one whole frame (length prefix included). */
+  enqueue(frame: Buffer): void {
     if (this.closed) return;
-    if (this.queueLength >= this.opts.queueLimit || this.bytes + body.length > this.opts.queueBytesLimit) {
+    if (this.queueLength >= this.opts.queueLimit || this.bytes + frame.length > this.opts.queueBytesLimit) {
       this.counters.droppedQueueFull++;
       if (!this.fullWarned) {
         this.fullWarned = true;
@@ -85,8 +85,8 @@ export class OutboundLink {
       }
       return;
     }
-    this.queue.push(body);
-    this.bytes += body.length;
+    this.queue.push(frame);
+    this.bytes += frame.length;
     this.scheduleFlush();
   }
 
@@ -131,7 +131,7 @@ export class OutboundLink {
       this.head = 0;
     }
     if (this.queueLength < this.opts.queueLimit / 2) this.fullWarned = false;
-    const data = joinFrames(batch);
+    const data = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, size);
     this.counters.sent += batch.length;
     this.counters.bytes += data.length;
     if (!socket.write(data)) {
@@ -159,7 +159,7 @@ export class OutboundLink {
       if (this.everConnected) this.counters.reconnects++;
       this.everConnected = true;
       this.opts.log.info(`transport ${this.self}: connected to ${this.peer} at ${this.host}:${this.port}`);
-      socket.write(joinFrames([this.opts.hello]));
+      socket.write(this.opts.hello);
       this.scheduleFlush();
     });
     // The peer never writes on this connection; reading lets us notice its end promptly.

@@ -3,8 +3,8 @@
  *
  * - One persistent outbound connection per peer, opened by this node; it starts with a hello frame naming
  *   the sender. Inbound connections are accepted from any peer and only ever carry messages towards us.
- * - `send` never blocks: each message is encoded at once (so its size is known), then queued on its peer's
- *   bounded queue; a message that is too large or finds the queue full is dropped and counted. Queues are
+ * - `send` never blocks: each message is encoded into its frame at once (so its size is known), then queued
+ *   on its peer's bounded queue; a message that is too large or finds the queue full is dropped and counted. Queues are
  *   flushed on the next turn of the event loop with one socket write per batch (frames concatenated), and
  *   not while the socket is applying back-pressure.
  * - Lost connections are re-opened with jittered exponential backoff (50 ms doubling to 1 s). Peer errors
@@ -19,8 +19,10 @@ import {
   FrameDecoder,
   PROTOCOL_VERSION,
   decodeFrameBody,
+  encodeFrame,
   encodeHelloBody,
-  encodeMessageBody,
+  joinFrames,
+  FRAME_HEADER_BYTES,
 } from './codec.js';
 import { OutboundLink, type LinkOptions } from './link.js';
 
@@ -158,7 +160,7 @@ export class TcpTransport implements Transport {
       queueBytesLimit: opts.queueBytesLimit ?? DEFAULT_QUEUE_BYTES_LIMIT,
       backoffMinMs: opts.backoffMinMs ?? 50,
       backoffMaxMs: opts.backoffMaxMs ?? 1000,
-      hello: encodeHelloBody(id),
+      hello: joinFrames([encodeHelloBody(id)]),
       log: this.log,
     };
     for (const [peer, addr] of opts.peers) {
@@ -217,21 +219,22 @@ export class TcpTransport implements Transport {
         link.counters.droppedFault++;
         continue;
       }
-      let body: Buffer;
+      let frame: Buffer;
       try {
-        body = encodeMessageBody(m);
+        frame = encodeFrame(m);
       } catch (err) {
         this.log.error(`transport ${this.id}: cannot encode ${m.type} to ${m.to}: ${(err as Error).message}`);
         link.counters.droppedOversize++;
         continue;
       }
-      if (body.length > this.maxMessageBytes) {
+      const size = frame.length - FRAME_HEADER_BYTES;
+      if (size > this.maxMessageBytes) {
         link.counters.droppedOversize++;
-        this.log.warn(`transport ${this.id}: dropped ${m.type} to ${m.to}: ${body.length} bytes over the limit`);
+        this.log.warn(`transport ${this.id}: dropped ${m.type} to ${m.to}: ${size} bytes over the limit`);
         continue;
       }
-      if (delay > 0) this.later(delay, () => link.enqueue(body));
-      else link.enqueue(body);
+      if (delay > 0) this.later(delay, () => link.enqueue(frame));
+      else link.enqueue(frame);
     }
   }
 
