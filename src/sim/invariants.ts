@@ -20,7 +20,8 @@ export interface NodeView {
  * Raft's safety properties, checked as the simulation runs:
  * - election safety: at most one leader per term;
  * - log matching: entries with the same index and term hold the same command and follow the same term;
- * - leader completeness: a new leader's log holds every entry committed before;
+ * - leader completeness: a new leader's log holds every entry committed in an earlier term (a leader of an
+ *   older term, elected late on delayed votes, need not hold what a newer term committed meanwhile);
  * - state machine safety: no two nodes apply different commands at one index;
  * - durability: a committed entry is durable on a majority when first seen committed, and never changes.
  */
@@ -29,6 +30,8 @@ export class InvariantChecker {
   private readonly leaders = new Map<number, NodeId>();
   private readonly entries = new Map<string, { digest: string; prevTerm: number }>();
   private readonly committed = new Map<number, string>();
+  /** The term in which each committed index was first seen committed (the committing leader's term). */
+  private readonly commitTerms = new Map<number, number>();
   private readonly applied = new Map<number, string>();
   private readonly seenCommit = new Map<NodeId, number>();
   private maxCommitted = 0;
@@ -103,6 +106,7 @@ export class InvariantChecker {
       const seen = this.committed.get(e.index);
       if (seen === undefined) {
         this.committed.set(e.index, d);
+        this.commitTerms.set(e.index, v.node.currentTerm);
         if (e.index > this.maxCommitted) this.maxCommitted = e.index;
         if (this.durableCopies(e, nodes) < this.quorum) {
           this.fail(`durability: entry ${e.index}@${e.term} committed but durable on fewer than ${this.quorum} nodes`);
@@ -128,7 +132,7 @@ export class InvariantChecker {
     const s = v.node.status();
     const snapIndex = s.firstIndex - 1;
     for (const [index, digest] of this.committed) {
-      if (index <= snapIndex) continue;
+      if (index <= snapIndex || (this.commitTerms.get(index) ?? 0) >= s.term) continue;
       const [e] = index <= s.lastIndex ? v.node.logEntries(index, index + 1) : [];
       if (!e || entryDigest(e) !== digest) {
         this.fail(`leader completeness: leader ${v.id} of term ${s.term} lacks committed entry ${index} (${digest})`);
