@@ -144,6 +144,7 @@ export class DiskStorage implements RaftStorage {
     const walOptions = {
       segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
       preallocateBytes: options.preallocateBytes ?? 16 * 1024 * 1024,
+      log,
     };
     await fs.mkdirp(dir);
     const replay = new Replay();

@@ -65,6 +65,8 @@ export interface WalOptions {
    * batch). Extensions start at 64 KiB and double with the segment, so small logs stay small.
    */
   readonly preallocateBytes: number;
+  /** Where a failed preallocation is reported. */
+  readonly log?: (message: string) => void;
 }
 
 const MIN_PREALLOCATION = 64 * 1024;
@@ -107,7 +109,8 @@ export class Wal {
   private zeroedEnd: number;
   /** The zero-filling in progress on the active segment, if any. */
   private extending: Promise<void> | null = null;
-  private extendError: Error | null = null;
+  /** Set once zero-filling failed (say, the disk is full): the log then grows with its writes. */
+  private preallocationOff = false;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -267,7 +270,6 @@ export class Wal {
                 records.map((r) => r.buf),
                 bytes,
               );
-        if (this.extendError) throw this.extendError;
         if (this.extending && this.activeSize + bytes > this.zeroedEnd) await this.extending;
         await this.active.write(buf, this.activeSize);
         if (!this.active.syncsWrites) await this.active.datasync();
@@ -301,7 +303,7 @@ export class Wal {
   /** Starts zero-filling ahead of the write position when less than half an extension is left. */
   private maybeExtend(): void {
     const max = this.options.preallocateBytes;
-    if (max <= 0 || this.extending || this.extendError || this.closed) return;
+    if (max <= 0 || this.extending || this.preallocationOff || this.closed) return;
     const want = Math.min(max, Math.max(MIN_PREALLOCATION, this.activeSize));
     if (this.zeroedEnd - this.activeSize >= want / 2) return;
     const from = this.zeroedEnd;
@@ -321,13 +323,12 @@ export class Wal {
         this.stats.preallocatedBytes += len;
       },
       (e: unknown) => {
+        // Not fatal: the zeros are only an optimisation, and a write that truly fails fails the log.
         this.extending = null;
-        this.extendError = e instanceof Error ? e : new Error(String(e));
-        throw this.extendError;
+        this.preallocationOff = true;
+        this.options.log?.(`wal: preallocation stopped: ${e instanceof Error ? e.message : String(e)}`);
       },
     );
-    // A failure surfaces in the next batch (or in close); never as an unhandled rejection.
-    this.extending.catch(() => undefined);
   }
 
   private async roll(): Promise<void> {
@@ -373,7 +374,7 @@ export class Wal {
     if (this.closed) return;
     while (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
     this.closed = true;
-    if (this.extending) await this.extending.catch(() => undefined);
+    if (this.extending) await this.extending;
     await this.active.close();
   }
 }

@@ -336,3 +336,20 @@ test('a failed fdatasync fails the storage; after the crash only acknowledged da
   assert.equal(fingerprint(recovered), good);
   await recovered.close();
 });
+
+test('a failed preallocation is logged and the log goes on growing with its writes', async () => {
+  const fs = new FaultyFileSystem();
+  const notes: string[] = [];
+  const disk = await DiskStorage.open(DIR, PEERS, { fs, preallocateBytes: 4096, log: (m) => notes.push(m) });
+  fs.failNextSyncs = 1; // the zero-filling that opening started (say, the disk is full)
+  const e = (index: number) => ({ index, term: 1, type: 'normal' as const, data: new Uint8Array(100).fill(index) });
+  for (let i = 1; i <= 60; i++) await disk.save({ entries: [e(i)], hardState: { term: 1, vote: 1, commit: i } });
+  assert.match(notes.join('\n'), /wal: preallocation stopped: EIO/);
+  assert.equal(disk.stats().preallocations, 0);
+  const segment = `${DIR}/${disk.segmentNames()[0]}`;
+  assert.equal(fs.size(segment), disk.activeSegmentBytes(), 'no zeros ahead: the file grows with the log');
+  const good = fingerprint(disk);
+  const recovered = await DiskStorage.open(DIR, PEERS, { fs: fs.crash(), log: () => {} });
+  assert.equal(fingerprint(recovered), good);
+  await recovered.close();
+});
