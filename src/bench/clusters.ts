@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../server/local-cluster.js';
 import { spawnEventualCluster, spawnQuorumCluster } from '../modes/common/cluster.js';
 import { freePorts, spawnModeNode, type SpawnedNode } from '../modes/common/spawn.js';
+import { freeNodePortRun } from '../net/ports.js';
 import type { BenchMode } from './adapters.js';
 
 export interface ClusterSpec {
@@ -41,27 +42,6 @@ export const CAUSAL_MAIN = path.join(here, '..', 'modes', 'causal', 'main.js');
 /** Causal mode lives on its own branch; experiments include it only when its entry point is built. */
 export function causalAvailable(): boolean {
   return existsSync(CAUSAL_MAIN);
-}
-
-/** Consecutive ports (the quorum/eventual layouts need them): a random base whose ports are free now. */
-async function consecutivePorts(n: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const ok = await Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        import('node:net').then(
-          (net) =>
-            new Promise<boolean>((resolve) => {
-              const s = net.createServer();
-              s.once('error', () => resolve(false));
-              s.listen(base + i, '127.0.0.1', () => s.close(() => resolve(true)));
-            }),
-        ),
-      ),
-    );
-    if (ok.every(Boolean)) return base;
-  }
-  throw new Error('no run of free ports found');
 }
 
 function spawnCausal(addr: string, view: readonly string[]): Promise<SpawnedNode> {
@@ -99,7 +79,7 @@ export async function startBenchCluster(spec: ClusterSpec): Promise<BenchCluster
     case 'quorum': {
       const followers = spec.size ?? 5;
       const c = await spawnQuorumCluster({
-        basePort: await consecutivePorts(followers + 1),
+        basePort: await freeNodePortRun(followers + 1),
         followers,
         writeQuorum: spec.writeQuorum,
         minDelay: spec.minDelay,
@@ -110,7 +90,7 @@ export async function startBenchCluster(spec: ClusterSpec): Promise<BenchCluster
     }
     case 'eventual': {
       const replicas = spec.size ?? 3;
-      const c = await spawnEventualCluster({ basePort: await consecutivePorts(replicas), replicas });
+      const c = await spawnEventualCluster({ basePort: await freeNodePortRun(replicas), replicas });
       const urls = c.nodes.map((n) => n.url);
       return { mode: 'eventual', nodes: urls, writeNodes: urls, stop: () => c.stop() };
     }

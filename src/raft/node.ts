@@ -341,6 +341,12 @@ export class RaftNode {
       this.log.stableTo(last.index, last.term);
       if (!durable) {
         invariant(this.role === 'leader' && rd.softState.role === 'leader', 'only a leader advances before durable');
+        // The storage must already show the entries (see RaftStorage.save), or the log would shrink.
+        const st = this.log.storage;
+        invariant(
+          st.lastIndex() >= last.index && st.term(last.index) === last.term,
+          () => `advance before durable: storage does not show entry ${last.index}@${last.term} yet`,
+        );
         if (!this.bugs.has('count-self-before-durable')) this.undurableFrom = Math.min(this.undurableFrom, first.index);
         else this.countSelf();
       } else {

@@ -1,15 +1,16 @@
 /**
- * A local cluster of real node processes on 127.0.0.1 (tests and benchmarks): picks free ports, writes one
- * config file per node, spawns `node dist/src/server/main.js --config ...` and kills children by PID.
+ * A local cluster of real node processes on 127.0.0.1 (tests and benchmarks): picks free ports (outside the
+ * ephemeral range), writes one config file per node, spawns `node dist/src/server/main.js --config ...` and
+ * kills children by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LogLevel } from '../cli/config.js';
 import type { ConfigFile } from './config.js';
 import { untilListening } from './child.js';
+import { freeNodePort } from '../net/ports.js';
 
 export interface LocalClusterOptions {
   readonly nodes: number;
@@ -29,18 +30,6 @@ export interface LocalClusterOptions {
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 export class LocalCluster {
   readonly urls = new Map<number, string>();
   private readonly procs = new Map<number, ChildProcess>();
@@ -56,7 +45,8 @@ export class LocalCluster {
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
     const ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
     const nodes: ConfigFile['nodes'] = [];
-    for (const id of ids) nodes.push({ id, host: '127.0.0.1', raftPort: await freePort(), httpPort: await freePort() });
+    for (const id of ids)
+      nodes.push({ id, host: '127.0.0.1', raftPort: await freeNodePort(), httpPort: await freeNodePort() });
     const c = new LocalCluster(ids, opts.nodeArgs ?? []);
     mkdirSync(opts.dir, { recursive: true });
     for (const n of nodes) {

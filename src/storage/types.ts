@@ -12,9 +12,13 @@ export interface StorageUpdate {
 
 /**
  * The host's side of Raft storage: the core reads through `Storage`, the host writes through this.
- * After `save` resolves, everything in the update is durable and visible through the `Storage` methods.
  */
 export interface RaftStorage extends Storage {
+  /**
+   * Applies the update to what the `Storage` methods return at once (in call order), and resolves once it
+   * is durable; updates become durable in call order. (A leader's host advances the core before the write
+   * is durable: the core then reads the entries back from storage.)
+   */
   save(update: StorageUpdate): Promise<void>;
   /**
    * Records a snapshot of the state machine as of `index` (which must be applied, hence committed) and

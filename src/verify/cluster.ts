@@ -8,12 +8,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigFile } from '../server/config.js';
 import { LinkProxy, type LinkMode } from './proxy.js';
 import { untilListening } from '../server/child.js';
+import { freeNodePort } from '../net/ports.js';
 
 export interface VerifyClusterOptions {
   readonly nodes: number;
@@ -34,35 +34,6 @@ export interface NodeStatus {
 }
 
 const SERVER_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'server', 'main.js');
-
-/** Linux's ephemeral range starts at 32768 by default; ports below it are never handed out by connect(). */
-const PORT_LO = 20_000;
-const PORT_HI = 32_000;
-const taken = new Set<number>();
-
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-/**
- * A free port for a node, outside the ephemeral range: a node restarted after a crash must find its port
- * still free, which an outgoing connection's ephemeral port could otherwise take in the meantime.
- */
-async function nodePort(): Promise<number> {
-  for (let i = 0; i < 1000; i++) {
-    const port = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO));
-    if (taken.has(port)) continue;
-    if (await bindable(port)) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free port found');
-}
 
 interface Link {
   readonly raft: LinkProxy;
@@ -101,8 +72,8 @@ export class VerifyCluster {
   private async setUp(opts: VerifyClusterOptions): Promise<void> {
     const raftPorts = new Map<number, number>();
     for (const id of this.ids) {
-      raftPorts.set(id, await nodePort());
-      this.httpPorts.set(id, await nodePort());
+      raftPorts.set(id, await freeNodePort());
+      this.httpPorts.set(id, await freeNodePort());
     }
     mkdirSync(opts.dir, { recursive: true });
     for (const from of this.ids) {

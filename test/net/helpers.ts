@@ -1,14 +1,9 @@
-import net from 'node:net';
+import { freeNodePort } from '../../src/net/ports.js';
 import type { Message, MessageType } from '../../src/raft/types.js';
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
+/** A port that was free a moment ago on 127.0.0.1, outside the ephemeral range. */
+export function freePort(): Promise<number> {
+  return freeNodePort();
 }
 
 /** Polls `cond` every few ms until it holds, failing after `timeoutMs`. */

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import net from 'node:net';
+import { freeNodePorts } from '../../net/ports.js';
 
 /**
  * Runs a quorum or eventual node as a child process (`node dist/src/modes/<mode>/main.js ...`) and waits
@@ -88,20 +88,7 @@ export function spawnModeNode(
   });
 }
 
-/** Ports that were free a moment ago (bind to port 0, note the port, close), for clusters whose nodes must know each other's addresses in advance. */
-export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, host, () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
+/** Ports that were free a moment ago, for clusters whose nodes must know each other's addresses in advance. */
+export function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
+  return freeNodePorts(n, host);
 }

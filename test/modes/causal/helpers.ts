@@ -1,7 +1,7 @@
 /** Test helpers for causal mode: free ports, replicas as child processes, a small JSON client. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
+import { freeNodePort } from '../../../src/net/ports.js';
 import { fileURLToPath } from 'node:url';
 
 export const MAIN = fileURLToPath(new URL('../../../src/modes/causal/main.js', import.meta.url));
@@ -14,16 +14,9 @@ export const FAST_ENV: Record<string, string> = {
   QKV_CAUSAL_DEP_WAIT_MS: '150',
 };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
+/** A port for a replica (outside the ephemeral range, so a restarted replica finds it free again). */
+export function freePort(): Promise<number> {
+  return freeNodePort();
 }
 
 export async function freeAddresses(n: number): Promise<string[]> {
