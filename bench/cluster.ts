@@ -104,12 +104,18 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-async function measured(pids: readonly (number | undefined)[], run: () => Promise<RunResult>): Promise<RunResult> {
-  const before = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
+/** Runs `run`, adding the server CPU per successful op; `used` gets each process's CPU seconds. */
+async function measured(
+  pids: readonly (number | undefined)[],
+  run: () => Promise<RunResult>,
+  used: number[] = [],
+): Promise<RunResult> {
+  const before = pids.map(cpuSeconds);
   const r = await run();
-  const used = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0) - before;
+  pids.forEach((p, i) => (used[i] = cpuSeconds(p) - (before[i] ?? 0)));
+  const total = used.reduce((s, u) => s + u, 0);
   const ok = r.total - r.non2xx - r.errors;
-  return { ...r, cpuUsPerOp: ok > 0 ? (used * 1e6) / ok : undefined };
+  return { ...r, cpuUsPerOp: ok > 0 ? (total * 1e6) / ok : undefined };
 }
 
 async function preload(url: string, keys: number): Promise<void> {
@@ -177,10 +183,12 @@ async function measureCluster(o: Options): Promise<ClusterRun> {
     const urls = o.target === 'leader' ? [cluster.url(leader)] : cluster.ids.map((id) => cluster.url(id));
     await preload(cluster.url(leader), o.keys);
     await warm(urls, o);
-    const pids = cluster.ids.map((id) => cluster.pid(id));
-    const before = pids.map(cpuSeconds);
-    const result = await measured(pids, () => drive(urls, o));
-    const used = pids.map((p, i) => cpuSeconds(p) - (before[i] ?? 0));
+    const used: number[] = [];
+    const result = await measured(
+      cluster.ids.map((id) => cluster.pid(id)),
+      () => drive(urls, o),
+      used,
+    );
     const ok = result.total - result.non2xx - result.errors;
     if (ok <= 0) return { result };
     const li = cluster.ids.indexOf(leader);

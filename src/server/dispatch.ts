@@ -62,14 +62,19 @@ export function dispatch(
   return onLeader().then(
     (r) => reply.code(r.status).send(r.body),
     (err: unknown) => {
-      if (!(err instanceof HostError)) throw err;
-      const kind = err.failure.kind;
-      if ((kind !== 'not-leader' && kind !== 'lost') || Date.now() >= deadline) {
-        throw hostErrorToHttp(err, ctx.host.leader);
-      }
+      throwUnlessRetryable(err, ctx, deadline);
       return dispatchLoop(ctx, req, reply, onLeader, deadline);
     },
   );
+}
+
+/** `not-leader` and `lost` are retried while time remains; anything else is the request's answer. */
+function throwUnlessRetryable(err: unknown, ctx: DispatchContext, deadline: number): void {
+  if (!(err instanceof HostError)) throw err;
+  const kind = err.failure.kind;
+  if ((kind !== 'not-leader' && kind !== 'lost') || Date.now() >= deadline) {
+    throw hostErrorToHttp(err, ctx.host.leader);
+  }
 }
 
 async function dispatchLoop(
@@ -86,11 +91,7 @@ async function dispatchLoop(
         const r = await onLeader();
         return reply.code(r.status).send(r.body);
       } catch (err) {
-        if (!(err instanceof HostError)) throw err;
-        const kind = err.failure.kind;
-        if ((kind !== 'not-leader' && kind !== 'lost') || Date.now() >= deadline) {
-          throw hostErrorToHttp(err, ctx.host.leader);
-        }
+        throwUnlessRetryable(err, ctx, deadline);
         continue;
       }
     }

@@ -82,12 +82,14 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async create(path: string, options: OpenOptions = {}): Promise<StorageFile> {
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | dsyncFlag(options);
-    return new NodeFile(await fsp.open(path, flags, 0o644), dsyncFlag(options) !== 0);
+    const dsync = dsyncFlag(options);
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | dsync;
+    return new NodeFile(await fsp.open(path, flags, 0o644), dsync !== 0);
   }
 
   async openWrite(path: string, options: OpenOptions = {}): Promise<StorageFile> {
-    return new NodeFile(await fsp.open(path, constants.O_WRONLY | dsyncFlag(options)), dsyncFlag(options) !== 0);
+    const dsync = dsyncFlag(options);
+    return new NodeFile(await fsp.open(path, constants.O_WRONLY | dsync), dsync !== 0);
   }
 
   rename(from: string, to: string): Promise<void> {
