@@ -105,7 +105,9 @@ export class OutboundLink {
   private scheduleFlush(): void {
     if (this.flushScheduled || !this.connected || this.waitingDrain) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    // At the end of the current callback: every frame queued by it goes out in one write, at once (a
+    // setImmediate would wait for the next loop turn, behind whatever input the poll phase brings).
+    queueMicrotask(() => {
       this.flushScheduled = false;
       this.flush();
     });
