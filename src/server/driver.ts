@@ -11,6 +11,9 @@
 import type { Entry, HardState, Message, NodeId, Ready, Role } from '../raft/types.js';
 import type { RaftStorage } from '../storage/types.js';
 import type { PeerTransport, RaftCore } from './ports.js';
+import { HostError, RequestTable } from './requests.js';
+
+export { HostError, type HostFailure } from './requests.js';
 
 /** The state machine as the host sees it. */
 export interface HostStateMachine<R, C = unknown> {
@@ -23,41 +26,6 @@ export interface HostStateMachine<R, C = unknown> {
   restore(data: Uint8Array): void;
   /** Notes that entries up to `index` need no application (noops). */
   skipTo(index: number): void;
-}
-
-/** Why a request could not complete; the HTTP layer maps these to 503s, forwards or redirects. */
-export type HostFailure =
-  | { readonly kind: 'not-leader'; readonly leader: NodeId }
-  | { readonly kind: 'timeout' }
-  | { readonly kind: 'lost' }
-  | { readonly kind: 'failed' }
-  | { readonly kind: 'too-large'; readonly message: string };
-
-export class HostError extends Error {
-  constructor(readonly failure: HostFailure) {
-    super(failure.kind);
-    this.name = 'HostError';
-  }
-}
-
-interface Waiter<T> {
-  resolve(v: T): void;
-  reject(e: HostError): void;
-  deadline: number;
-}
-
-/** A client proposal: queued, then (with the term it was proposed in) pending until its entry applies. */
-interface Proposal<R, C> extends Waiter<R> {
-  readonly data: Uint8Array;
-  readonly decoded: C | undefined;
-  /** performance.now() when it reached the host, for the commit latency histogram. */
-  readonly proposedAt: number;
-  term: number;
-}
-
-interface ReadBatch {
-  index: number;
-  waiters: Waiter<number>[];
 }
 
 export interface HostCounters {
@@ -147,16 +115,10 @@ export class RaftHost<R, C = unknown> {
   /** A commit-only hard state not yet handed to storage. */
   private heldHardState: HardState | undefined;
 
-  private proposeQueue: Proposal<R, C>[] = [];
-  private readonly pending = new Map<number, Proposal<R, C>>();
+  private readonly requests = new RequestTable<R, C>();
   /** Index of the last entry of the batch of proposals in flight (0: none). */
   private lastBatchEnd = 0;
-  private readQueue: Waiter<number>[] = [];
-  private readonly readBatches = new Map<string, ReadBatch>();
-  /** Reads whose ReadIndex is known, waiting for `applied` to reach it (in index order). */
-  private readonly readyReads: ReadBatch[] = [];
   private readSeq = 0;
-  private readonly appliedWaiters: { index: number; waiter: Waiter<number> }[] = [];
   private readonly ticker: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
   private readonly leaderListeners: ((leader: NodeId, role: Role) => void)[] = [];
@@ -195,7 +157,7 @@ export class RaftHost<R, C = unknown> {
     return [...this.dropped];
   }
   get pendingCount(): number {
-    return this.pending.size + this.proposeQueue.length + this.readQueue.length + this.readBatches.size;
+    return this.requests.size;
   }
 
   onLeaderChange(fn: (leader: NodeId, role: Role) => void): void {
@@ -218,7 +180,15 @@ export class RaftHost<R, C = unknown> {
     if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
     return new Promise<R>((resolve, reject) => {
       const deadline = Date.now() + this.opts.requestTimeoutMs;
-      this.proposeQueue.push({ resolve, reject, deadline, data, decoded, proposedAt: performance.now(), term: 0 });
+      this.requests.proposeQueue.push({
+        resolve,
+        reject,
+        deadline,
+        data,
+        decoded,
+        proposedAt: performance.now(),
+        term: 0,
+      });
       this.schedule();
     });
   }
@@ -231,7 +201,7 @@ export class RaftHost<R, C = unknown> {
     if (this.failedFlag) return Promise.reject(new HostError({ kind: 'failed' }));
     if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
     return new Promise<number>((resolve, reject) => {
-      this.readQueue.push({ resolve, reject, deadline: Date.now() + this.opts.requestTimeoutMs });
+      this.requests.readQueue.push({ resolve, reject, deadline: Date.now() + this.opts.requestTimeoutMs });
       this.schedule();
     });
   }
@@ -250,7 +220,7 @@ export class RaftHost<R, C = unknown> {
   waitApplied(index: number, timeoutMs = this.opts.requestTimeoutMs): Promise<number> {
     if (this.appliedIndex >= index) return Promise.resolve(this.appliedIndex);
     return new Promise<number>((resolve, reject) => {
-      this.appliedWaiters.push({ index, waiter: { resolve, reject, deadline: Date.now() + timeoutMs } });
+      this.requests.waitApplied(index, { resolve, reject, deadline: Date.now() + timeoutMs });
     });
   }
 
@@ -320,9 +290,9 @@ export class RaftHost<R, C = unknown> {
     // one acknowledgement back) carries everything that arrived meanwhile. Under load the batches grow
     // with the load; an idle leader proposes at once.
     if (this.lastBatchEnd <= this.appliedIndex) this.lastBatchEnd = 0;
-    if (this.proposeQueue.length > 0 && (this.lastBatchEnd === 0 || this.proposeQueue.length >= MAX_HELD_PROPOSALS)) {
-      const batch = this.proposeQueue;
-      this.proposeQueue = [];
+    const queued = this.requests.proposeQueue.length;
+    if (queued > 0 && (this.lastBatchEnd === 0 || queued >= MAX_HELD_PROPOSALS)) {
+      const batch = this.requests.takeProposals();
       const res = this.core.propose(batch.map((p) => p.data));
       if (res.ok) {
         this.counters.proposals += batch.length;
@@ -331,11 +301,11 @@ export class RaftHost<R, C = unknown> {
         const first = res.index - batch.length + 1;
         for (let i = 0; i < batch.length; i++) {
           const idx = first + i;
-          const old = this.pending.get(idx);
+          const old = this.requests.pending.get(idx);
           if (old) old.reject(new HostError({ kind: 'lost' }));
           const p = batch[i];
           p.term = res.term;
-          this.pending.set(idx, p);
+          this.requests.pending.set(idx, p);
         }
       } else {
         const err =
@@ -346,15 +316,14 @@ export class RaftHost<R, C = unknown> {
       }
     }
     // One ReadIndex round at a time: reads queued meanwhile share the next round.
-    if (this.readQueue.length > 0 && this.readBatches.size === 0) {
-      const waiters = this.readQueue;
-      this.readQueue = [];
+    if (this.requests.readQueue.length > 0 && !this.requests.readRoundOut) {
+      const waiters = this.requests.takeReads();
       const ctx = String(++this.readSeq);
       const res = this.core.readIndex(ctx);
       if (res.ok) {
         this.counters.readRounds++;
         this.counters.reads += waiters.length;
-        this.readBatches.set(ctx, { index: -1, waiters });
+        this.requests.startRound(ctx, waiters);
       } else {
         const err = new HostError({ kind: 'not-leader', leader: res.leader });
         for (const w of waiters) w.reject(err);
@@ -437,32 +406,18 @@ export class RaftHost<R, C = unknown> {
         this.snapshotIndex = Math.max(this.snapshotIndex, rd.snapshot.metadata.index);
         this.counters.snapshotsRestored++;
         // Proposals at or below the snapshot can no longer be matched to their entries.
-        for (const [idx, p] of this.pending) {
-          if (idx <= this.appliedIndex) {
-            this.pending.delete(idx);
-            p.reject(new HostError({ kind: 'lost' }));
-          }
-        }
+        this.requests.losePendingUpTo(this.appliedIndex);
       }
       this.applyEntries(rd.committedEntries);
-      for (const rs of rd.readStates) {
-        const b = this.readBatches.get(rs.ctx);
-        if (!b) continue;
-        this.readBatches.delete(rs.ctx);
-        b.index = rs.index;
-        this.readyReads.push(b);
-      }
-      for (const ctx of rd.droppedReads) {
-        const b = this.readBatches.get(ctx);
-        if (!b) continue;
-        this.readBatches.delete(ctx);
-        const err = new HostError({ kind: 'not-leader', leader: this.leaderId });
-        for (const w of b.waiters) w.reject(err);
-      }
-      this.serveReads();
+      this.requests.settleRounds(
+        rd.readStates,
+        rd.droppedReads,
+        () => new HostError({ kind: 'not-leader', leader: this.leaderId }),
+      );
+      this.requests.serve(this.appliedIndex);
       this.core.advance(rd, durable);
       // With no proposal waiting, no append will carry the new commit index soon: send it on its own.
-      if (this.role === 'leader' && this.proposeQueue.length === 0) this.core.sendCommitUpdates();
+      if (this.role === 'leader' && this.requests.proposeQueue.length === 0) this.core.sendCommitUpdates();
       this.maybeSnapshot();
     } catch (err) {
       this.fatal(err);
@@ -481,11 +436,7 @@ export class RaftHost<R, C = unknown> {
     this.lastBatchEnd = 0;
     if (wasLeader && role !== 'leader') {
       // Queued reads cannot be confirmed by this node any more: the HTTP layer forwards or fails them.
-      const err = new HostError({ kind: 'not-leader', leader });
-      for (const w of this.readQueue) w.reject(err);
-      this.readQueue = [];
-      for (const p of this.proposeQueue) p.reject(err);
-      this.proposeQueue = [];
+      this.requests.failQueued(new HostError({ kind: 'not-leader', leader }));
     }
     for (const fn of this.leaderListeners) fn(leader, role);
   }
@@ -493,12 +444,12 @@ export class RaftHost<R, C = unknown> {
   private applyEntries(entries: readonly Entry[]): void {
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
-      const p = this.pending.get(e.index);
+      const p = this.requests.pending.get(e.index);
       if (e.type === 'noop') {
         this.sm.skipTo(e.index);
         this.appliedIndex = e.index;
         if (p) {
-          this.pending.delete(e.index);
+          this.requests.pending.delete(e.index);
           p.reject(new HostError({ kind: 'lost' }));
         }
         continue;
@@ -509,31 +460,12 @@ export class RaftHost<R, C = unknown> {
       this.appliedIndex = e.index;
       this.counters.appliedEntries++;
       if (p) {
-        this.pending.delete(e.index);
+        this.requests.pending.delete(e.index);
         if (ours) {
           this.commitLatency.record((performance.now() - p.proposedAt) / 1000);
           p.resolve(result);
         } else p.reject(new HostError({ kind: 'lost' }));
       }
-    }
-  }
-
-  private serveReads(): void {
-    if (this.readyReads.length > 0) {
-      let kept = 0;
-      for (const b of this.readyReads) {
-        if (b.index <= this.appliedIndex) for (const w of b.waiters) w.resolve(this.appliedIndex);
-        else this.readyReads[kept++] = b;
-      }
-      this.readyReads.length = kept;
-    }
-    if (this.appliedWaiters.length > 0) {
-      let kept = 0;
-      for (const a of this.appliedWaiters) {
-        if (a.index <= this.appliedIndex) a.waiter.resolve(this.appliedIndex);
-        else this.appliedWaiters[kept++] = a;
-      }
-      this.appliedWaiters.length = kept;
     }
   }
 
@@ -568,39 +500,11 @@ export class RaftHost<R, C = unknown> {
 
   /** Fails every request whose deadline passed. */
   private sweep(): void {
-    const now = Date.now();
-    const timeout = new HostError({ kind: 'timeout' });
-    for (const [idx, p] of this.pending) {
-      if (p.deadline <= now) {
-        this.pending.delete(idx);
-        p.reject(timeout);
-      }
-    }
-    this.proposeQueue = sweepList(this.proposeQueue, (p) => p, now, timeout);
-    this.readQueue = sweepList(this.readQueue, (w) => w, now, timeout);
-    for (const [ctx, b] of this.readBatches) {
-      b.waiters = sweepList(b.waiters, (w) => w, now, timeout);
-      if (b.waiters.length === 0) this.readBatches.delete(ctx);
-    }
-    for (const b of this.readyReads) b.waiters = sweepList(b.waiters, (w) => w, now, timeout);
-    const aw = sweepList(this.appliedWaiters, (a) => a.waiter, now, timeout);
-    this.appliedWaiters.length = 0;
-    this.appliedWaiters.push(...aw);
+    this.requests.sweep(Date.now());
   }
 
   private failAll(err: HostError): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
-    for (const p of this.proposeQueue) p.reject(err);
-    this.proposeQueue = [];
-    for (const w of this.readQueue) w.reject(err);
-    this.readQueue = [];
-    for (const b of this.readBatches.values()) for (const w of b.waiters) w.reject(err);
-    this.readBatches.clear();
-    for (const b of this.readyReads) for (const w of b.waiters) w.reject(err);
-    this.readyReads.length = 0;
-    for (const a of this.appliedWaiters) a.waiter.reject(err);
-    this.appliedWaiters.length = 0;
+    this.requests.failAll(err);
   }
 
   private fatal(err: unknown): void {
@@ -611,15 +515,4 @@ export class RaftHost<R, C = unknown> {
     clearInterval(this.ticker);
     clearInterval(this.sweeper);
   }
-}
-
-function sweepList<T, V>(list: T[], waiterOf: (t: T) => Waiter<V>, now: number, err: HostError): T[] {
-  if (list.length === 0) return list;
-  const kept: T[] = [];
-  for (const t of list) {
-    const w = waiterOf(t);
-    if (w.deadline <= now) w.reject(err);
-    else kept.push(t);
-  }
-  return kept;
 }
