@@ -5,8 +5,8 @@
  *   the sender. Inbound connections are accepted from any peer and only ever carry messages towards us.
  * - `send` never blocks: each message is encoded into its frame at once (so its size is known), then queued
  *   on its peer's bounded queue; a message that is too large or finds the queue full is dropped and counted. Queues are
- *   flushed on the next turn of the event loop with one socket write per batch (frames concatenated), and
- *   not while the socket is applying back-pressure.
+ *   flushed at the end of the callback that sent (a microtask), with one socket write per batch (frames
+ *   concatenated), and not while the socket is applying back-pressure.
  * - Lost connections are re-opened with jittered exponential backoff (50 ms doubling to 1 s). Peer errors
  *   never throw out of the transport; a frame over the size limit or a malformed frame closes that connection.
  * - `setFaults` drops or delays traffic to and from chosen peers, at sending and at receiving, so tests can
