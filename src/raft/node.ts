@@ -4,7 +4,7 @@ import { Progress } from './progress.js';
 import type { ProgressStatus, RaftConfig, RaftStatus } from './config.js';
 import { ReadOnly } from './read-only.js';
 import { Replicator } from './replication.js';
-import { SnapshotReceiver } from './snapshot-receiver.js';
+import { FollowerSide, type Reply } from './follower.js';
 import {
   NONE,
   type Entry,
@@ -17,7 +17,6 @@ import {
   type ReadIndexResult,
   type Ready,
   type Role,
-  type Snapshot,
   type SoftState,
 } from './types.js';
 
@@ -80,7 +79,8 @@ export class RaftNode {
    * Infinity when every stable entry is durable. The leader never counts itself beyond it.
    */
   private undurableFrom = Infinity;
-  private readonly snapRecv = new SnapshotReceiver();
+  /** Follower-side handling of appends, heartbeats and snapshot chunks. */
+  private readonly follower: FollowerSide;
   /** Leader-side sending: appends, snapshot chunks, heartbeats. */
   private readonly repl: Replicator;
 
@@ -122,6 +122,7 @@ export class RaftNode {
       recentlyActive: (id, pr) => this.recentlyActive(id, pr),
       send: (m) => this.msgOut(m),
     });
+    this.follower = new FollowerSide({ log: () => this.log, send: (r) => this.send(r) });
     this.log = new RaftLog(cfg.storage, cfg.maxCommittedBytesPerReady ?? 8 * 1024 * 1024, {
       keepConflicts: this.bugs.has('keep-conflicting-entries'),
       applyUncommitted: this.bugs.has('apply-before-commit'),
@@ -624,13 +625,14 @@ export class RaftNode {
     if (RESPONSE_TYPES.has(m.type)) pr.lastHeard = this.ticks;
     switch (m.type) {
       case 'app-resp':
-        this.handleAppendResponse(m, pr);
+        if (this.repl.onAppendResponse(m, pr)) this.matchAdvanced(m.from, pr);
         break;
       case 'heartbeat-resp':
-        this.handleHeartbeatResponse(m, pr);
+        this.repl.onHeartbeatResponse(m, pr);
+        if (m.context) this.readOnly.ack(m.context, m.from, this.quorum);
         break;
       case 'snap-resp':
-        this.handleSnapshotResponse(m, pr);
+        this.repl.onSnapshotResponse(m, pr);
         break;
       case 'app':
       case 'heartbeat':
@@ -646,15 +648,15 @@ export class RaftNode {
     switch (m.type) {
       case 'app':
         this.becomeFollower(m.term, m.from);
-        this.handleAppend(m);
+        this.follower.handleAppend(m);
         break;
       case 'heartbeat':
         this.becomeFollower(m.term, m.from);
-        this.handleHeartbeat(m);
+        this.follower.handleHeartbeat(m);
         break;
       case 'snap':
         this.becomeFollower(m.term, m.from);
-        this.handleSnapshotChunk(m);
+        this.follower.handleSnapshotChunk(m);
         break;
       case 'prevote-resp':
       case 'vote-resp': {
@@ -679,17 +681,17 @@ export class RaftNode {
       case 'app':
         this.electionElapsed = 0;
         this.lead = m.from;
-        this.handleAppend(m);
+        this.follower.handleAppend(m);
         break;
       case 'heartbeat':
         this.electionElapsed = 0;
         this.lead = m.from;
-        this.handleHeartbeat(m);
+        this.follower.handleHeartbeat(m);
         break;
       case 'snap':
         this.electionElapsed = 0;
         this.lead = m.from;
-        this.handleSnapshotChunk(m);
+        this.follower.handleSnapshotChunk(m);
         break;
       case 'timeout-now':
         // Leadership transfer: campaign at once, skipping the pre-vote and overriding leases.
@@ -700,123 +702,13 @@ export class RaftNode {
     }
   }
 
-  private handleAppend(m: Message): void {
-    if (m.index < this.log.committed) {
-      this.send({ type: 'app-resp', to: m.from, index: this.log.committed });
-      return;
-    }
-    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries ?? []);
-    if (lastNew !== undefined) {
-      this.send({ type: 'app-resp', to: m.from, index: lastNew });
-      return;
-    }
-    const [hintIndex, hintTerm] = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
-    this.send({ type: 'app-resp', to: m.from, index: m.index, reject: true, rejectHint: hintIndex, logTerm: hintTerm });
-  }
-
-  private handleHeartbeat(m: Message): void {
-    // The leader sends min(its commit, our match), so every index up to it is in our log and matches.
-    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: 'heartbeat-resp', to: m.from, context: m.context ?? 0, index: m.index });
-  }
-
-  private handleSnapshotChunk(m: Message): void {
-    const c = m.snapshot;
-    if (!c) return;
-    const index = c.metadata.index;
-    if (index <= this.log.committed) {
-      this.snapRecv.reset();
-      this.send({ type: 'app-resp', to: m.from, index: this.log.committed });
-      return;
-    }
-    const out = this.snapRecv.accept(c);
-    if (out.kind === 'ack') {
-      this.send({ type: 'snap-resp', to: m.from, index, rejectHint: out.next });
-    } else if (out.kind === 'resume') {
-      this.send({ type: 'snap-resp', to: m.from, index, reject: out.restart, rejectHint: out.next });
-    } else {
-      const installed = this.restore(out.snapshot);
-      this.send({ type: 'app-resp', to: m.from, index: installed ? this.log.lastIndex() : this.log.committed });
-    }
-  }
-
-  /** Installs a snapshot unless our log already contains its last entry. Returns whether it was installed. */
-  private restore(s: Snapshot): boolean {
-    if (s.metadata.index <= this.log.committed) return false;
-    if (this.log.matchTerm(s.metadata.index, s.metadata.term)) {
-      // We already have the entries: just fast-forward the commit index.
-      this.log.commitTo(s.metadata.index);
-      return false;
-    }
-    this.log.restore(s);
-    return true;
-  }
-
-  private handleAppendResponse(m: Message, pr: Progress): void {
-    if (m.reject) {
-      let nextProbe = m.rejectHint ?? 0;
-      if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(nextProbe, m.logTerm)[0];
-      if (pr.maybeDecrTo(m.index, nextProbe)) {
-        if (pr.state === 'replicate') pr.becomeProbe();
-        this.repl.sendAppend(m.from);
-      }
-      return;
-    }
-    if (!pr.maybeUpdate(m.index)) {
-      if (pr.state === 'probe' && pr.match === m.index) {
-        pr.becomeReplicate();
-        this.repl.sendAppends(m.from);
-      }
-      return;
-    }
-    if (pr.state === 'probe') {
-      pr.becomeReplicate();
-    } else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
-      pr.becomeProbe();
-      pr.becomeReplicate();
-    } else if (pr.state === 'replicate') {
-      pr.inflights.freeLE(m.index);
-    }
+  /** A follower's log now matches further: commit what a quorum holds, send it more, finish a transfer. */
+  private matchAdvanced(from: NodeId, pr: Progress): void {
     if (this.maybeCommit() || (pr.sentCommit < this.log.committed && pr.inflights.count === 0)) this.needFlush = true;
-    this.repl.sendAppends(m.from);
-    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-      this.send({ type: 'timeout-now', to: m.from });
+    this.repl.sendAppends(from);
+    if (from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      this.send({ type: 'timeout-now', to: from });
     }
-  }
-
-  private handleHeartbeatResponse(m: Message, pr: Progress): void {
-    pr.probeSent = false;
-    // The follower is alive but our window is full: appends were probably lost. Let one more through;
-    // if the follower's log is behind, its rejection sends us back to probing.
-    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
-    if (m.index > pr.ackedTick) pr.ackedTick = m.index;
-    if (pr.state === 'snapshot') {
-      // Chunks may have been lost: resend from the last acknowledged offset if nothing moved for a while.
-      if (++pr.snapStall >= 3) {
-        pr.snapSent = pr.snapOffset;
-        this.repl.sendSnapshotChunks(m.from, pr);
-      }
-    } else if (pr.match < this.log.lastIndex()) {
-      this.repl.sendAppend(m.from);
-    }
-    if (m.context) this.readOnly.ack(m.context, m.from, this.quorum);
-  }
-
-  private handleSnapshotResponse(m: Message, pr: Progress): void {
-    if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot || !pr.snapshot) return;
-    const next = m.rejectHint ?? 0;
-    pr.snapStall = 0;
-    if (m.reject) {
-      // The follower lost track (restart, or chunks out of order): resume from where it is.
-      pr.snapOffset = next;
-      pr.snapSent = next;
-    } else if (next > pr.snapOffset) {
-      pr.snapOffset = next;
-      if (pr.snapSent < next) pr.snapSent = next;
-    } else {
-      return; // a duplicate or stale acknowledgement
-    }
-    this.repl.sendSnapshotChunks(m.from, pr);
   }
 
   // ---------------------------------------------------------------- replication
@@ -883,15 +775,7 @@ export class RaftNode {
   }
 
   /** A reply or notice with the common fields filled in. */
-  private send(p: {
-    type: MessageType;
-    to: NodeId;
-    index?: number;
-    logTerm?: number;
-    reject?: boolean;
-    rejectHint?: number;
-    context?: number;
-  }): void {
+  private send(p: Reply): void {
     const m: Message = {
       type: p.type,
       from: this.id,

@@ -22,9 +22,9 @@ export interface ReplicationContext {
 }
 
 /**
- * The leader's outgoing replication traffic: appends within each follower's flow control, snapshots in
- * pipelined chunks when a follower needs compacted entries, and heartbeats (which also carry ReadIndex rounds
- * and the send tick for the leader lease).
+ * The leader's replication traffic: appends within each follower's flow control, snapshots in pipelined
+ * chunks when a follower needs compacted entries, and heartbeats (which also carry ReadIndex rounds and the
+ * send tick for the leader lease); and the flow-control side of the followers' answers.
  */
 export class Replicator {
   constructor(private readonly ctx: ReplicationContext) {}
@@ -121,5 +121,75 @@ export class Replicator {
         context,
       });
     }
+  }
+
+  // ---------------------------------------------------------------- the followers' answers
+
+  /**
+   * An append response from `pr`'s follower. Handles rejections (back off and probe) and flow control;
+   * returns true when the follower's match index advanced (the caller may then commit and send more).
+   */
+  onAppendResponse(m: Message, pr: Progress): boolean {
+    if (m.reject) {
+      let nextProbe = m.rejectHint ?? 0;
+      if (m.logTerm > 0) nextProbe = this.ctx.log().findConflictByTerm(nextProbe, m.logTerm)[0];
+      if (pr.maybeDecrTo(m.index, nextProbe)) {
+        if (pr.state === 'replicate') pr.becomeProbe();
+        this.sendAppend(m.from);
+      }
+      return false;
+    }
+    if (!pr.maybeUpdate(m.index)) {
+      if (pr.state === 'probe' && pr.match === m.index) {
+        pr.becomeReplicate();
+        this.sendAppends(m.from);
+      }
+      return false;
+    }
+    if (pr.state === 'probe') {
+      pr.becomeReplicate();
+    } else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === 'replicate') {
+      pr.inflights.freeLE(m.index);
+    }
+    return true;
+  }
+
+  /** A heartbeat response: the follower is alive, so unblock a full window or resend what it lacks. */
+  onHeartbeatResponse(m: Message, pr: Progress): void {
+    pr.probeSent = false;
+    // The follower is alive but our window is full: appends were probably lost. Let one more through;
+    // if the follower's log is behind, its rejection sends us back to probing.
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+    if (m.index > pr.ackedTick) pr.ackedTick = m.index;
+    if (pr.state === 'snapshot') {
+      // Chunks may have been lost: resend from the last acknowledged offset if nothing moved for a while.
+      if (++pr.snapStall >= 3) {
+        pr.snapSent = pr.snapOffset;
+        this.sendSnapshotChunks(m.from, pr);
+      }
+    } else if (pr.match < this.ctx.log().lastIndex()) {
+      this.sendAppend(m.from);
+    }
+  }
+
+  /** A snapshot chunk acknowledgement (or a request to resume from an offset). */
+  onSnapshotResponse(m: Message, pr: Progress): void {
+    if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot || !pr.snapshot) return;
+    const next = m.rejectHint ?? 0;
+    pr.snapStall = 0;
+    if (m.reject) {
+      // The follower lost track (restart, or chunks out of order): resume from where it is.
+      pr.snapOffset = next;
+      pr.snapSent = next;
+    } else if (next > pr.snapOffset) {
+      pr.snapOffset = next;
+      if (pr.snapSent < next) pr.snapSent = next;
+    } else {
+      return; // a duplicate or stale acknowledgement
+    }
+    this.sendSnapshotChunks(m.from, pr);
   }
 }
