@@ -4,6 +4,7 @@ import { Progress } from './progress.js';
 import type { ProgressStatus, RaftConfig, RaftStatus } from './config.js';
 import { ReadOnly } from './read-only.js';
 import { Replicator } from './replication.js';
+import { Election } from './election.js';
 import { FollowerSide, type Reply } from './follower.js';
 import {
   NONE,
@@ -65,7 +66,6 @@ export class RaftNode {
   private lead: NodeId = NONE;
   private role: Role = 'follower';
   private prs = new Map<NodeId, Progress>();
-  private votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
@@ -79,6 +79,8 @@ export class RaftNode {
    * Infinity when every stable entry is durable. The leader never counts itself beyond it.
    */
   private undurableFrom = Infinity;
+  /** Campaigns, vote tallies and answers to vote requests. */
+  private readonly election: Election;
   /** Follower-side handling of appends, heartbeats and snapshot chunks. */
   private readonly follower: FollowerSide;
   /** Leader-side sending: appends, snapshot chunks, heartbeats. */
@@ -121,6 +123,28 @@ export class RaftNode {
       progress: (id) => this.progress(id),
       recentlyActive: (id, pr) => this.recentlyActive(id, pr),
       send: (m) => this.msgOut(m),
+    });
+    this.election = new Election({
+      id: this.id,
+      peers: this.peers,
+      quorum: this.quorum,
+      preVote: this.preVote,
+      votesForStaleLogs: this.bugs.has('vote-for-stale-log'),
+      log: () => this.log,
+      term: () => this.term,
+      vote: () => this.vote,
+      lead: () => this.lead,
+      role: () => this.role,
+      becomePreCandidate: () => this.becomePreCandidate(),
+      becomeCandidate: () => this.becomeCandidate(),
+      becomeLeader: () => this.becomeLeader(),
+      becomeFollower: (term, lead) => this.becomeFollower(term, lead),
+      votedFor: (to) => {
+        this.electionElapsed = 0;
+        this.vote = to;
+      },
+      msgOut: (m) => this.msgOut(m),
+      send: (r) => this.send(r),
     });
     this.follower = new FollowerSide({ log: () => this.log, send: (r) => this.send(r) });
     this.log = new RaftLog(cfg.storage, cfg.maxCommittedBytesPerReady ?? 8 * 1024 * 1024, {
@@ -182,7 +206,7 @@ export class RaftNode {
     }
 
     if (m.type === 'vote' || m.type === 'prevote') {
-      this.handleVoteRequest(m);
+      this.election.handleVoteRequest(m);
       return;
     }
     switch (this.role) {
@@ -468,7 +492,7 @@ export class RaftNode {
     this.heartbeatElapsed = 0;
     this.randomizedElectionTimeout = this.electionTimeout + Math.floor(this.rng() * this.electionTimeout);
     this.leadTransferee = NONE;
-    this.votes.clear();
+    this.election.clearVotes();
     this.needFlush = false;
     for (const ctx of this.readOnly.dropAll()) this.droppedReads.push(ctx);
     this.prs = new Map();
@@ -490,7 +514,7 @@ export class RaftNode {
   private becomePreCandidate(): void {
     invariant(this.role !== 'leader', 'leader cannot become pre-candidate');
     // Neither term nor vote change: a pre-election must not disrupt anyone.
-    this.votes.clear();
+    this.election.clearVotes();
     this.lead = NONE;
     this.role = 'pre-candidate';
   }
@@ -518,7 +542,7 @@ export class RaftNode {
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      this.hup(false);
+      this.election.hup(false);
     }
   }
 
@@ -549,72 +573,6 @@ export class RaftNode {
 
   private recentlyActive(id: NodeId, pr: Progress): boolean {
     return id === this.id || this.ticks - pr.lastHeard < this.electionTimeout;
-  }
-
-  private hup(transfer: boolean): void {
-    if (this.role === 'leader') return;
-    if (this.log.hasPendingSnapshot()) return; // restore the snapshot first
-    if (this.preVote && !transfer) this.campaign('prevote', false);
-    else this.campaign('vote', transfer);
-  }
-
-  private campaign(kind: 'prevote' | 'vote', transfer: boolean): void {
-    let term: number;
-    if (kind === 'prevote') {
-      this.becomePreCandidate();
-      term = this.term + 1;
-    } else {
-      this.becomeCandidate();
-      term = this.term;
-    }
-    if (this.poll(this.id, true) === 'won') {
-      // Single-node cluster.
-      if (kind === 'prevote') this.campaign('vote', false);
-      else this.becomeLeader();
-      return;
-    }
-    for (const id of this.peers) {
-      if (id === this.id) continue;
-      this.msgOut({
-        type: kind,
-        from: this.id,
-        to: id,
-        term,
-        index: this.log.lastIndex(),
-        logTerm: this.log.lastTerm(),
-        commit: this.log.committed,
-        context: transfer ? 1 : 0,
-      });
-    }
-  }
-
-  /** Records a vote (the first from each node counts) and tallies the election. */
-  private poll(id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
-    if (!this.votes.has(id)) this.votes.set(id, granted);
-    let yes = 0;
-    for (const g of this.votes.values()) if (g) yes++;
-    const no = this.votes.size - yes;
-    if (yes >= this.quorum) return 'won';
-    return no > this.peers.length - this.quorum ? 'lost' : 'pending';
-  }
-
-  private handleVoteRequest(m: Message): void {
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === NONE && this.lead === NONE) ||
-      (m.type === 'prevote' && m.term > this.term);
-    const respType = m.type === 'vote' ? 'vote-resp' : 'prevote-resp';
-    const upToDate = this.bugs.has('vote-for-stale-log') || this.log.isUpToDate(m.index, m.logTerm);
-    if (canVote && upToDate) {
-      // The response carries the request's term: for a pre-vote, our own term does not move.
-      this.msgOut({ type: respType, from: this.id, to: m.from, term: m.term, index: 0, logTerm: 0, commit: 0 });
-      if (m.type === 'vote') {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.send({ type: respType, to: m.from, reject: true });
-    }
   }
 
   // ---------------------------------------------------------------- per-role message handling
@@ -659,18 +617,9 @@ export class RaftNode {
         this.follower.handleSnapshotChunk(m);
         break;
       case 'prevote-resp':
-      case 'vote-resp': {
-        const expected = this.role === 'pre-candidate' ? 'prevote-resp' : 'vote-resp';
-        if (m.type !== expected) return;
-        const result = this.poll(m.from, !m.reject);
-        if (result === 'won') {
-          if (this.role === 'pre-candidate') this.campaign('vote', false);
-          else this.becomeLeader();
-        } else if (result === 'lost') {
-          this.becomeFollower(this.term, NONE);
-        }
+      case 'vote-resp':
+        this.election.onVoteResponse(m);
         break;
-      }
       default:
         break;
     }
@@ -695,7 +644,7 @@ export class RaftNode {
         break;
       case 'timeout-now':
         // Leadership transfer: campaign at once, skipping the pre-vote and overriding leases.
-        this.hup(true);
+        this.election.hup(true);
         break;
       default:
         break;
