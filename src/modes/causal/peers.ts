@@ -68,6 +68,11 @@ export interface PeerHealth {
   incarnation: string | undefined;
   /** The next exchange asks for the peer's whole store (first contact, or the peer restarted). */
   needFull: boolean;
+  /**
+   * The next answer to this peer's exchange sends our whole store: some replica restarted, and the asker may
+   * lack writes hidden behind a sequence number it reused (it cannot tell if it never met the old process).
+   */
+  sendFull: boolean;
 }
 
 /**
@@ -97,7 +102,14 @@ export class View {
   /** Adds to the view; false if it was there already. */
   add(addr: string): boolean {
     if (addr !== this.self && !this.known.has(addr))
-      this.known.set(addr, { failures: 0, lastOk: 0, busy: false, incarnation: undefined, needFull: true });
+      this.known.set(addr, {
+        failures: 0,
+        lastOk: 0,
+        busy: false,
+        incarnation: undefined,
+        needFull: true,
+        sendFull: false,
+      });
     if (this.members.has(addr)) return false;
     this.members.add(addr);
     return true;

@@ -216,7 +216,8 @@ export class CausalReplica {
   /**
    * Clock and delta answered to a peer's anti-entropy request. `peerInc` is the asker's incarnation: a peer
    * that restarted lost its memory, so its sequence numbers may repeat ones some replica already counts; the
-   * next exchange with every peer then fetches its whole store instead of a delta.
+   * next exchange with every peer then fetches its whole store instead of a delta, and the next answer to
+   * every peer sends ours whole.
    */
   syncReply(
     peer: string | undefined,
@@ -225,6 +226,11 @@ export class CausalReplica {
   ): { vc: VectorClock; entries: Write[]; inc: string } {
     if (peer !== undefined) this.noteIncarnation(peer, peerInc);
     const vc = this.state.clock();
+    const h = peer === undefined ? undefined : this.view.health(peer);
+    if (h?.sendFull === true) {
+      h.sendFull = false;
+      return { vc, entries: this.state.entriesSince({}), inc: this.incarnation };
+    }
     return { vc, entries: leq(vc, peerVc) ? [] : this.state.entriesSince(peerVc), inc: this.incarnation };
   }
 
@@ -232,10 +238,15 @@ export class CausalReplica {
     const h = this.view.health(peer);
     if (h === undefined || typeof inc !== 'string') return;
     if (h.incarnation !== undefined && h.incarnation !== inc) {
-      // Any replica may hold writes of the old incarnation that deltas would now skip: fetch everything once.
+      // Any replica may hold writes of the old incarnation that deltas would now skip: fetch everything once,
+      // and answer everyone's next exchange with everything once (a peer that never met the old process
+      // cannot notice the restart itself, yet may lack a write only we hold).
       for (const p of this.view.knownPeers()) {
         const ph = this.view.health(p);
-        if (ph !== undefined) ph.needFull = true;
+        if (ph !== undefined) {
+          ph.needFull = true;
+          ph.sendFull = true;
+        }
       }
     }
     h.incarnation = inc;

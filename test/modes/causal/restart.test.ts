@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, eventually, spawnCluster, spawnReplica } from './helpers.js';
+import { call, eventually, freeAddresses, spawnCluster, spawnReplica, type ReplicaProcess } from './helpers.js';
 
 test('a restarted replica reusing sequence numbers still converges with a peer that held its lost write', async () => {
   const rs = await spawnCluster(3);
@@ -28,6 +28,49 @@ test('a restarted replica reusing sequence numbers still converges with a peer t
     assert.equal(fresh.status, 201);
     // The sequence number is reused: the new write claims the same slot as the lost one.
     assert.deepEqual(fresh.body['causal-metadata'], old.body['causal-metadata']);
+    await call(r1.url, 'POST', '/admin/heal');
+    for (const r of [r1, r2, r3]) {
+      assert.ok(
+        await eventually(async () => {
+          const a = await call(r.url, 'GET', '/kvs/old');
+          const b = await call(r.url, 'GET', '/kvs/new');
+          return a.body.value === 'from-old-r3' && b.body.value === 'from-new-r3';
+        }, 8000),
+        `${r.address} holds both writes`,
+      );
+    }
+  } finally {
+    await Promise.all(rs.map((r) => r.kill()));
+  }
+});
+
+test('the same holds for a replica that never met the lost incarnation (only the one that did can notice)', async () => {
+  const [a1, a2, a3] = (await freeAddresses(3)) as [string, string, string];
+  const view = [a1, a2, a3];
+  const rs: ReplicaProcess[] = [];
+  try {
+    // r2 refuses r3 before r3 ever runs, so r2 never learns the first incarnation of r3.
+    const r1 = await spawnReplica(a1, view);
+    rs.push(r1);
+    const r2 = await spawnReplica(a2, view);
+    rs.push(r2);
+    await call(r2.url, 'POST', '/admin/partition', { peers: [a3] });
+    await call(r1.url, 'POST', '/admin/partition', { peers: [a2] });
+    let r3 = await spawnReplica(a3, view);
+    rs.push(r3);
+    const old = await call(r3.url, 'PUT', '/kvs/old', { value: 'from-old-r3', 'causal-metadata': null });
+    assert.equal(old.status, 201);
+    assert.ok(await eventually(async () => (await call(r1.url, 'GET', '/kvs/old')).status === 200, 5000));
+    await r3.kill();
+    // r1 (the only holder of the write) is cut off; r3 comes back empty and meets only r2.
+    await call(r1.url, 'POST', '/admin/partition', { peers: [a2, a3] });
+    await call(r2.url, 'POST', '/admin/heal');
+    r3 = await spawnReplica(a3, view);
+    rs[2] = r3;
+    const fresh = await call(r3.url, 'PUT', '/kvs/new', { value: 'from-new-r3', 'causal-metadata': null });
+    assert.equal(fresh.status, 201);
+    assert.deepEqual(fresh.body['causal-metadata'], old.body['causal-metadata'], 'the sequence number is reused');
+    assert.ok(await eventually(async () => (await call(r2.url, 'GET', '/kvs/new')).status === 200, 5000));
     await call(r1.url, 'POST', '/admin/heal');
     for (const r of [r1, r2, r3]) {
       assert.ok(
