@@ -7,6 +7,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { call, eventually, freeAddresses, spawnCluster, spawnReplica, type ReplicaProcess } from './helpers.js';
 
+/** Every replica ends with the lost write of the old incarnation and the new write that reused its number. */
+async function assertBothWrites(rs: readonly ReplicaProcess[]): Promise<void> {
+  for (const r of rs) {
+    assert.ok(
+      await eventually(async () => {
+        const a = await call(r.url, 'GET', '/kvs/old');
+        const b = await call(r.url, 'GET', '/kvs/new');
+        return a.body.value === 'from-old-r3' && b.body.value === 'from-new-r3';
+      }, 8000),
+      `${r.address} holds both writes`,
+    );
+  }
+}
+
 test('a restarted replica reusing sequence numbers still converges with a peer that held its lost write', async () => {
   const rs = await spawnCluster(3);
   try {
@@ -29,16 +43,7 @@ test('a restarted replica reusing sequence numbers still converges with a peer t
     // The sequence number is reused: the new write claims the same slot as the lost one.
     assert.deepEqual(fresh.body['causal-metadata'], old.body['causal-metadata']);
     await call(r1.url, 'POST', '/admin/heal');
-    for (const r of [r1, r2, r3]) {
-      assert.ok(
-        await eventually(async () => {
-          const a = await call(r.url, 'GET', '/kvs/old');
-          const b = await call(r.url, 'GET', '/kvs/new');
-          return a.body.value === 'from-old-r3' && b.body.value === 'from-new-r3';
-        }, 8000),
-        `${r.address} holds both writes`,
-      );
-    }
+    await assertBothWrites([r1, r2, r3]);
   } finally {
     await Promise.all(rs.map((r) => r.kill()));
   }
@@ -72,16 +77,7 @@ test('the same holds for a replica that never met the lost incarnation (only the
     assert.deepEqual(fresh.body['causal-metadata'], old.body['causal-metadata'], 'the sequence number is reused');
     assert.ok(await eventually(async () => (await call(r2.url, 'GET', '/kvs/new')).status === 200, 5000));
     await call(r1.url, 'POST', '/admin/heal');
-    for (const r of [r1, r2, r3]) {
-      assert.ok(
-        await eventually(async () => {
-          const a = await call(r.url, 'GET', '/kvs/old');
-          const b = await call(r.url, 'GET', '/kvs/new');
-          return a.body.value === 'from-old-r3' && b.body.value === 'from-new-r3';
-        }, 8000),
-        `${r.address} holds both writes`,
-      );
-    }
+    await assertBothWrites([r1, r2, r3]);
   } finally {
     await Promise.all(rs.map((r) => r.kill()));
   }
