@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request, Agent } from 'node:http';
-import { createServer } from 'node:net';
+import { freeNodePort } from '../src/net/ports.js';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'hdr-histogram-js';
@@ -27,17 +27,6 @@ const replicas = Number(values.replicas);
 const keys = Number(values.keys);
 const MAIN = fileURLToPath(new URL('../src/modes/causal/main.js', import.meta.url));
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 function startReplica(address: string, view: string[]): Promise<ChildProcess> {
   const proc = spawn(process.execPath, [MAIN], {
@@ -85,7 +74,7 @@ function send(
 
 async function main(): Promise<void> {
   const addrs: string[] = [];
-  while (addrs.length < replicas) addrs.push(`127.0.0.1:${await freePort()}`);
+  while (addrs.length < replicas) addrs.push(`127.0.0.1:${await freeNodePort()}`);
   const procs = await Promise.all(addrs.map((a) => startReplica(a, addrs)));
   const puts = build({
     lowestDiscernibleValue: 1,

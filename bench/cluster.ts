@@ -16,6 +16,7 @@ import autocannon from 'autocannon';
 import { Command } from 'commander';
 import * as hdr from 'hdr-histogram-js';
 import { LocalCluster } from '../src/server/local-cluster.js';
+import { median } from '../src/bench/histogram.js';
 
 interface Options {
   nodes: number;
@@ -212,11 +213,8 @@ async function measureBare(o: Options): Promise<RunResult> {
   }
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
+/** Median of a non-empty list (every round yields one figure). */
+const mid = (xs: readonly number[]): number => median(xs) ?? Number.NaN;
 
 async function main(): Promise<void> {
   const program = new Command()
@@ -265,21 +263,21 @@ async function main(): Promise<void> {
     const b = await measureBare(o);
     bareRuns.push(b);
     console.log(line(rounds > 1 ? `bare${r}` : 'bare', b));
-    if (rounds > 1) console.log(`ratio${r}   ${(c.result.opsPerSec / b.opsPerSec).toFixed(2)}`);
+    if (rounds > 1) console.log(`ratio${r}   ${(c.result.opsPerSec / b.opsPerSec).toFixed(3)}`);
   }
-  const ops = median(clusterRuns.map((c) => c.result.opsPerSec));
+  const ops = mid(clusterRuns.map((c) => c.result.opsPerSec));
   if (rounds > 1) {
-    const p = (f: (r: RunResult) => number) => median(clusterRuns.map((c) => f(c.result))).toFixed(2);
+    const p = (f: (r: RunResult) => number) => mid(clusterRuns.map((c) => f(c.result))).toFixed(2);
     console.log(`cluster median ${ops.toFixed(0)} ops/s   p50 ${p((r) => r.p50)} ms   p99 ${p((r) => r.p99)} ms`);
   }
   if (!o.bare) return;
-  const bareOps = median(bareRuns.map((b) => b.opsPerSec));
+  const bareOps = mid(bareRuns.map((b) => b.opsPerSec));
   if (rounds > 1) {
     const ratios = clusterRuns.map((c, i) => c.result.opsPerSec / (bareRuns[i] as RunResult).opsPerSec);
     console.log(`bare median    ${bareOps.toFixed(0)} ops/s`);
-    console.log(`ratio    ${median(ratios).toFixed(2)} of the bare server's rate (median of the rounds' ratios)`);
+    console.log(`ratio    ${mid(ratios).toFixed(3)} of the bare server's rate (median of the rounds' ratios)`);
   } else {
-    console.log(`ratio    ${(ops / bareOps).toFixed(2)} of the bare server's rate`);
+    console.log(`ratio    ${(ops / bareOps).toFixed(3)} of the bare server's rate`);
   }
 }
 

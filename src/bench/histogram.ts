@@ -1,6 +1,14 @@
 /** Latency histograms for the load generator: HDR histograms in microseconds, summarised in milliseconds. */
 import * as hdr from 'hdr-histogram-js';
 
+/** The median of `xs` (the mean of the middle two for an even count); undefined when empty. */
+export function median(xs: readonly number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m] : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
 export interface LatencySummary {
   readonly count: number;
   readonly meanMs: number;

@@ -2,6 +2,7 @@
 import type { ExperimentConfig } from './config.js';
 import type { FailoverTrial, QuorumPoint, ScalePoint, StrategyPoint } from './run.js';
 import { barChart, escapeXml, lineChart, type Series } from './svg.js';
+import { median } from '../bench/histogram.js';
 
 export interface ExperimentMeta {
   readonly config: ExperimentConfig;
@@ -29,13 +30,6 @@ export interface ExperimentResults {
 const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
 const pctTick = (v: number): string => `${+(v * 100).toPrecision(3)}%`;
-
-function median(xs: readonly number[]): number | undefined {
-  if (xs.length === 0) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function quorumCharts(r: ExperimentResults): string[] {
   const delays = [...new Set(r.quorum.map((p) => p.delay))];

@@ -180,7 +180,7 @@ export class RaftHost<R, C = unknown> {
     if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
     return new Promise<R>((resolve, reject) => {
       const deadline = Date.now() + this.opts.requestTimeoutMs;
-      this.requests.proposeQueue.push({
+      this.requests.queueProposal({
         resolve,
         reject,
         deadline,
@@ -201,7 +201,7 @@ export class RaftHost<R, C = unknown> {
     if (this.failedFlag) return Promise.reject(new HostError({ kind: 'failed' }));
     if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
     return new Promise<number>((resolve, reject) => {
-      this.requests.readQueue.push({ resolve, reject, deadline: Date.now() + this.opts.requestTimeoutMs });
+      this.requests.queueRead({ resolve, reject, deadline: Date.now() + this.opts.requestTimeoutMs });
       this.schedule();
     });
   }
@@ -290,7 +290,7 @@ export class RaftHost<R, C = unknown> {
     // one acknowledgement back) carries everything that arrived meanwhile. Under load the batches grow
     // with the load; an idle leader proposes at once.
     if (this.lastBatchEnd <= this.appliedIndex) this.lastBatchEnd = 0;
-    const queued = this.requests.proposeQueue.length;
+    const queued = this.requests.queuedProposals;
     if (queued > 0 && (this.lastBatchEnd === 0 || queued >= MAX_HELD_PROPOSALS)) {
       const batch = this.requests.takeProposals();
       const res = this.core.propose(batch.map((p) => p.data));
@@ -301,11 +301,9 @@ export class RaftHost<R, C = unknown> {
         const first = res.index - batch.length + 1;
         for (let i = 0; i < batch.length; i++) {
           const idx = first + i;
-          const old = this.requests.pending.get(idx);
-          if (old) old.reject(new HostError({ kind: 'lost' }));
           const p = batch[i];
           p.term = res.term;
-          this.requests.pending.set(idx, p);
+          this.requests.setPending(idx, p);
         }
       } else {
         const err =
@@ -316,7 +314,7 @@ export class RaftHost<R, C = unknown> {
       }
     }
     // One ReadIndex round at a time: reads queued meanwhile share the next round.
-    if (this.requests.readQueue.length > 0 && !this.requests.readRoundOut) {
+    if (this.requests.queuedReads > 0 && !this.requests.readRoundOut) {
       const waiters = this.requests.takeReads();
       const ctx = String(++this.readSeq);
       const res = this.core.readIndex(ctx);
@@ -417,7 +415,7 @@ export class RaftHost<R, C = unknown> {
       this.requests.serve(this.appliedIndex);
       this.core.advance(rd, durable);
       // With no proposal waiting, no append will carry the new commit index soon: send it on its own.
-      if (this.role === 'leader' && this.requests.proposeQueue.length === 0) this.core.sendCommitUpdates();
+      if (this.role === 'leader' && this.requests.queuedProposals === 0) this.core.sendCommitUpdates();
       this.maybeSnapshot();
     } catch (err) {
       this.fatal(err);
@@ -444,12 +442,12 @@ export class RaftHost<R, C = unknown> {
   private applyEntries(entries: readonly Entry[]): void {
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
-      const p = this.requests.pending.get(e.index);
+      const p = this.requests.pendingAt(e.index);
       if (e.type === 'noop') {
         this.sm.skipTo(e.index);
         this.appliedIndex = e.index;
         if (p) {
-          this.requests.pending.delete(e.index);
+          this.requests.settled(e.index);
           p.reject(new HostError({ kind: 'lost' }));
         }
         continue;
@@ -460,7 +458,7 @@ export class RaftHost<R, C = unknown> {
       this.appliedIndex = e.index;
       this.counters.appliedEntries++;
       if (p) {
-        this.requests.pending.delete(e.index);
+        this.requests.settled(e.index);
         if (ours) {
           this.commitLatency.record((performance.now() - p.proposedAt) / 1000);
           p.resolve(result);

@@ -43,11 +43,11 @@ interface ReadBatch {
 
 export class RequestTable<R, C> {
   /** Proposals not yet handed to the core. */
-  proposeQueue: Proposal<R, C>[] = [];
+  private proposeQueue: Proposal<R, C>[] = [];
   /** Proposals handed to the core, by the index of their entry. */
-  readonly pending = new Map<number, Proposal<R, C>>();
+  private readonly pending = new Map<number, Proposal<R, C>>();
   /** Reads waiting for the next ReadIndex round. */
-  readQueue: Waiter<number>[] = [];
+  private readQueue: Waiter<number>[] = [];
   private readonly readBatches = new Map<string, ReadBatch>();
   /** Reads whose ReadIndex is known, waiting for `applied` to reach it (in index order). */
   private readonly readyReads: ReadBatch[] = [];
@@ -55,6 +55,40 @@ export class RequestTable<R, C> {
 
   get size(): number {
     return this.pending.size + this.proposeQueue.length + this.readQueue.length + this.readBatches.size;
+  }
+
+  /** Proposals waiting for the next batch. */
+  get queuedProposals(): number {
+    return this.proposeQueue.length;
+  }
+
+  /** Reads waiting for the next ReadIndex round. */
+  get queuedReads(): number {
+    return this.readQueue.length;
+  }
+
+  queueProposal(p: Proposal<R, C>): void {
+    this.proposeQueue.push(p);
+  }
+
+  queueRead(w: Waiter<number>): void {
+    this.readQueue.push(w);
+  }
+
+  /** `p`'s entry is at `index`; a proposal registered there before was overwritten, hence lost. */
+  setPending(index: number, p: Proposal<R, C>): void {
+    this.pending.get(index)?.reject(new HostError({ kind: 'lost' }));
+    this.pending.set(index, p);
+  }
+
+  /** The proposal whose entry is at `index`, if any. */
+  pendingAt(index: number): Proposal<R, C> | undefined {
+    return this.pending.get(index);
+  }
+
+  /** The entry at `index` has applied: its proposal is no longer pending. */
+  settled(index: number): void {
+    this.pending.delete(index);
   }
 
   /** True while a ReadIndex round is out (reads queued meanwhile share the next one). */

@@ -5,6 +5,7 @@
 import type { HistoryEvent } from '../check/linearizability.js';
 import type { WorkerCheckResult } from './check-worker.js';
 import { pairOperations } from '../check/history.js';
+import { median } from '../bench/histogram.js';
 import type { JsonValue } from '../kv/json.js';
 import type { FaultKind, FaultRecord } from './nemesis.js';
 
@@ -52,13 +53,6 @@ export function leaderKillRecoveries(
     if (ack !== undefined) out.push((ack.complete - f.start) / 1e6);
   }
   return out;
-}
-
-export function median(xs: readonly number[]): number | undefined {
-  if (xs.length === 0) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m] : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 export interface VerifySummary {

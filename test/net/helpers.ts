@@ -2,9 +2,7 @@ import { freeNodePort } from '../../src/net/ports.js';
 import type { Message, MessageType } from '../../src/raft/types.js';
 
 /** A port that was free a moment ago on 127.0.0.1, outside the ephemeral range. */
-export function freePort(): Promise<number> {
-  return freeNodePort();
-}
+export { freeNodePort as freePort };
 
 /** Polls `cond` every few ms until it holds, failing after `timeoutMs`. */
 export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {

@@ -6,7 +6,8 @@ import { buildProgram, type CliIO } from '../../src/cli/program.js';
 import { parseFaults } from '../../src/cli/verify.js';
 import type { FaultRecord } from '../../src/verify/nemesis.js';
 import { checkInWorker } from '../../src/verify/check-worker.js';
-import { leaderKillRecoveries, lostWrites, median } from '../../src/verify/report.js';
+import { leaderKillRecoveries, lostWrites } from '../../src/verify/report.js';
+import { median } from '../../src/bench/histogram.js';
 
 const ev = (
   process: number | string,

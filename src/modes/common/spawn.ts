@@ -89,6 +89,4 @@ export function spawnModeNode(
 }
 
 /** Ports that were free a moment ago, for clusters whose nodes must know each other's addresses in advance. */
-export function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
-  return freeNodePorts(n, host);
-}
+export { freeNodePorts as freePorts };

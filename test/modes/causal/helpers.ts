@@ -15,14 +15,12 @@ export const FAST_ENV: Record<string, string> = {
 };
 
 /** A port for a replica (outside the ephemeral range, so a restarted replica finds it free again). */
-export function freePort(): Promise<number> {
-  return freeNodePort();
-}
+export { freeNodePort as freePort };
 
 export async function freeAddresses(n: number): Promise<string[]> {
   const out: string[] = [];
   while (out.length < n) {
-    const a = `127.0.0.1:${await freePort()}`;
+    const a = `127.0.0.1:${await freeNodePort()}`;
     if (!out.includes(a)) out.push(a);
   }
   return out;
