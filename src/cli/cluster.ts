@@ -21,6 +21,8 @@ export interface ClusterOptions {
   readonly baseHttpPort: number;
   readonly data: string;
   readonly restart: boolean;
+  /** What the nodes replicate (default kv); recorded in the cluster file. */
+  readonly app?: 'kv' | 'chat';
   /** Extra `serve` flags for every node (tunables, --no-forward, --log-level). */
   readonly serveArgs: readonly string[];
   /** Time to wait for every node's /health, in ms. */
@@ -62,7 +64,8 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
   const dataDir = path.resolve(o.data);
   mkdirSync(dataDir, { recursive: true });
   const configFile = path.join(dataDir, 'cluster.json');
-  writeFileSync(configFile, localClusterFile(o.nodes, o.host, o.basePeerPort, o.baseHttpPort));
+  const settings = o.app === 'chat' ? { app: 'chat' } : {};
+  writeFileSync(configFile, localClusterFile(o.nodes, o.host, o.basePeerPort, o.baseHttpPort, settings));
   const urls = Array.from({ length: o.nodes }, (_, i) => `http://${o.host}:${o.baseHttpPort + i}`);
 
   let stopping = false;
@@ -143,7 +146,7 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
   for (let id = 1; id <= o.nodes; id++) children.set(id, start(id));
-  io.out(`starting ${o.nodes} nodes, data under ${dataDir}`);
+  io.out(`starting ${o.nodes} ${o.app === 'chat' ? 'chat ' : ''}nodes, data under ${dataDir}`);
   urls.forEach((u, i) => io.out(`  node ${i + 1}: ${u}  (peer ${o.host}:${o.basePeerPort + i})`));
 
   const deadline = Date.now() + o.readyTimeoutMs;

@@ -25,6 +25,10 @@ export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info'
 export type Mode = 'raft' | 'quorum' | 'causal' | 'eventual';
 export const MODES: readonly Mode[] = ['raft', 'quorum', 'causal', 'eventual'];
 
+/** What a raft node replicates: the key-value store or the chat service. */
+export type App = 'kv' | 'chat';
+export const APPS: readonly App[] = ['kv', 'chat'];
+
 export interface NodeConfig {
   /** This node's id (1..N). */
   readonly id: NodeId;
@@ -53,6 +57,8 @@ export interface NodeConfig {
   /** Followers forward client requests to the leader (true) or answer 307 (false). Default true. */
   readonly forward: boolean;
   readonly logLevel: LogLevel;
+  /** What the node replicates: the key-value store (default) or the chat service. */
+  readonly app?: App;
 }
 
 export interface ServeConfig {
@@ -79,6 +85,7 @@ export interface ServeFlags {
   /** false when `--no-forward` was given. */
   forward?: boolean;
   logLevel?: string;
+  app?: string;
 }
 
 export const DEFAULTS = {
@@ -294,7 +301,11 @@ export function parseServeConfig(
   const modeRaw = pick(flags.mode, 'QKV_MODE') ?? settings.mode;
   const mode = modeRaw === undefined ? 'raft' : parseChoice(modeRaw, 'mode', MODES);
 
-  return { mode, node: { id, peers, http, peerHttp, dataDir, ...tun, forward, logLevel } };
+  const appRaw = pick(flags.app, 'QKV_APP') ?? settings.app;
+  const app = appRaw === undefined ? 'kv' : parseChoice(appRaw, 'app', APPS);
+  if (app === 'chat' && mode !== 'raft') throw new ConfigError('--app chat runs on the raft mode only');
+
+  return { mode, node: { id, peers, http, peerHttp, dataDir, ...tun, forward, logLevel, app } };
 }
 
 function kebab(s: string): string {
@@ -302,11 +313,17 @@ function kebab(s: string): string {
 }
 
 /** The cluster file `quorumkv cluster` writes for N local nodes. */
-export function localClusterFile(n: number, host: string, basePeerPort: number, baseHttpPort: number): string {
+export function localClusterFile(
+  n: number,
+  host: string,
+  basePeerPort: number,
+  baseHttpPort: number,
+  settings: Readonly<Record<string, unknown>> = {},
+): string {
   const nodes = Array.from({ length: n }, (_, i) => ({
     id: i + 1,
     peer: `${host}:${basePeerPort + i}`,
     http: `${host}:${baseHttpPort + i}`,
   }));
-  return JSON.stringify({ nodes }, null, 2) + '\n';
+  return JSON.stringify({ ...settings, nodes }, null, 2) + '\n';
 }

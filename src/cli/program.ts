@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { addBenchCommand } from './bench.js';
 import { runCluster } from './cluster.js';
-import { ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
+import { APPS, ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
 import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
 import { runServe } from './serve.js';
 import { addVerifyCommand } from './verify.js';
@@ -96,6 +96,9 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .option('--data-dir <dir>', 'data directory (default ./data/node-<id>); env QKV_DATA_DIR')
       .option('--config <file>', 'JSON cluster config {"nodes":[{"id","peer","http"}...]}; env QKV_CONFIG')
       .addOption(new Option('--mode <mode>', 'replication mode; env QKV_MODE (default raft)').choices(MODES))
+      .addOption(
+        new Option('--app <app>', 'what a raft node replicates: kv (default) or chat; env QKV_APP').choices(APPS),
+      )
       .argument(
         '[modeArgs...]',
         'for --mode quorum|eventual|causal: that node\'s own flags after "--" (see docs/<mode>.md); ' +
@@ -131,6 +134,11 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .option('--data <dir>', 'data directory', './data')
       .option('--restart', 'restart a node that dies instead of stopping the cluster')
       .addOption(
+        new Option('--app <app>', 'what the raft nodes replicate: kv (default) or chat (see docs/chat.md)')
+          .choices(APPS)
+          .default('kv'),
+      )
+      .addOption(
         new Option(
           '--mode <mode>',
           'replication mode: quorum = leader on 8000 + 5 followers, eventual = 3 replicas on 8100-8102, ' +
@@ -149,6 +157,10 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
         data: string;
       },
     ) => {
+      if (flags.app === 'chat' && flags.mode !== 'raft') {
+        io.err('error: --app chat runs on the raft mode only');
+        return io.exit(2);
+      }
       if (typeof flags.mode === 'string' && flags.mode !== 'raft') {
         const explicit = (name: string) =>
           program.commands.find((c) => c.name() === 'cluster')?.getOptionValueSource(name) === 'cli';
@@ -186,6 +198,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
           basePeerPort: Number(flags.basePeerPort),
           data: flags.data,
           restart: flags.restart === true,
+          app: flags.app === 'chat' ? 'chat' : 'kv',
           serveArgs,
           readyTimeoutMs: 30_000,
         },

@@ -42,7 +42,8 @@ export async function runServe(cfg: ServeConfig, io: ServeIO): Promise<void> {
   const start = STARTERS[cfg.mode];
   if (start === undefined) throw new Error(`mode "${cfg.mode}" is not implemented yet (available: raft)`);
   const node = await start(cfg.node);
-  io.out(`quorumkv node ${cfg.node.id} (${cfg.mode}) serving on ${node.url}, data in ${cfg.node.dataDir}`);
+  const what = cfg.node.app === 'chat' ? `${cfg.mode}, chat app` : cfg.mode;
+  io.out(`quorumkv node ${cfg.node.id} (${what}) serving on ${node.url}, data in ${cfg.node.dataDir}`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (sig: NodeJS.Signals): void => {

@@ -10,6 +10,10 @@ export interface ServerConfig extends NodeConfig {
   readonly storage?: 'disk' | 'memory';
   /** Entries kept behind a snapshot for slow followers (default: min(1000, snapshotThreshold / 2)). */
   readonly snapshotTrailing?: number;
+  /** Chat app: login attempts per username per minute (default 10). */
+  readonly chatLoginsPerMinute?: number;
+  /** Chat app, tests of the checker only: a planted bug in the state machine. */
+  readonly chatPlantedBug?: 'reapply-after-restart';
 }
 
 export const CONFIG_DEFAULTS = {
@@ -40,6 +44,9 @@ export interface ConfigFile {
   forward?: boolean;
   logLevel?: LogLevel;
   storage?: 'disk' | 'memory';
+  app?: 'kv' | 'chat';
+  chatLoginsPerMinute?: number;
+  chatPlantedBug?: 'reapply-after-restart';
 }
 
 export function configFromFile(file: ConfigFile): ServerConfig {

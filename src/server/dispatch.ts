@@ -111,7 +111,9 @@ async function dispatchLoop(
       if (remaining <= 0) throw noQuorum(leader);
       try {
         const body = req.body === undefined || req.body === null ? undefined : JSON.stringify(req.body);
-        const res = await ctx.forwarder.request(leader, req.method, req.url, body, remaining);
+        const auth = req.headers.authorization;
+        const headers = auth === undefined ? undefined : { authorization: auth };
+        const res = await ctx.forwarder.request(leader, req.method, req.url, body, remaining, headers);
         if (res.status === 503 && isNotLeaderBody(res.body) && Date.now() < deadline) {
           await sleep(ctx.tickMs);
           continue;

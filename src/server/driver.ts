@@ -26,6 +26,12 @@ export interface HostStateMachine<R, C = unknown> {
   restore(data: Uint8Array): void;
   /** Notes that entries up to `index` need no application (noops). */
   skipTo(index: number): void;
+  /**
+   * Called once after each batch of committed entries has been applied (`apply`/`skipTo`), before any
+   * answer for them is sent and before a snapshot is taken: a state machine with durable state commits
+   * the batch here, in one transaction with its applied index.
+   */
+  flush?(): void;
 }
 
 export interface HostCounters {
@@ -440,6 +446,7 @@ export class RaftHost<R, C = unknown> {
   }
 
   private applyEntries(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
       const p = this.requests.pendingAt(e.index);
@@ -465,6 +472,8 @@ export class RaftHost<R, C = unknown> {
         } else p.reject(new HostError({ kind: 'lost' }));
       }
     }
+    // Answers resolved above are sent from later microtasks, hence after the batch is committed here.
+    this.sm.flush?.();
   }
 
   private maybeSnapshot(): void {

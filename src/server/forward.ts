@@ -43,12 +43,13 @@ export class Forwarder {
     path: string,
     body: string | undefined,
     timeoutMs: number,
+    extraHeaders: Readonly<Record<string, string>> = {},
   ): Promise<ForwardResponse> {
     const addr = this.peerHttp.get(to);
     if (addr === undefined) return Promise.reject(new NotSentError(`no HTTP address for node ${to}`));
     this.forwarded++;
     return new Promise<ForwardResponse>((resolve, reject) => {
-      const headers: http.OutgoingHttpHeaders = { [FORWARDED_HEADER]: String(this.selfId) };
+      const headers: http.OutgoingHttpHeaders = { ...extraHeaders, [FORWARDED_HEADER]: String(this.selfId) };
       if (body !== undefined) {
         headers['content-type'] = 'application/json';
         headers['content-length'] = Buffer.byteLength(body);

@@ -15,6 +15,10 @@ export interface HttpOptions {
   readonly limits?: Limits;
   /** Pino logger options, or false for none (tests). */
   readonly logger?: boolean | { level: string };
+  /** Largest request body in bytes (default: the value limit plus 64 KiB). */
+  readonly bodyLimit?: number;
+  /** The 413 answer's message for a body over the limit, by request URL (default "Value is too large"). */
+  readonly tooLarge?: (url: string) => string;
 }
 
 /** An HTTP error carrying the contract's JSON body. Throw it from a handler. */
@@ -50,13 +54,26 @@ export function createHttpServer(opts: HttpOptions = {}): FastifyInstance {
   const app = Fastify({
     logger: opts.logger ?? false,
     // The body holds the value plus a little JSON around it; the value itself is checked exactly in handlers.
-    bodyLimit: limits.maxValueBytes + 64 * 1024,
+    bodyLimit: opts.bodyLimit ?? limits.maxValueBytes + 64 * 1024,
     routerOptions: { maxParamLength: Math.max(256, limits.maxKeyBytes * 4) },
     keepAliveTimeout: 60_000,
   });
-  app.setErrorHandler((err: FastifyError | HttpError, _req, reply) => {
+  // An empty body is no body, whatever its content-type says (many clients send the header on every
+  // request): routes whose body is optional then work, and the others give their "missing" error.
+  const json = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    json(req, text, done);
+  });
+  const tooLarge = opts.tooLarge ?? (() => 'Value is too large');
+  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError) return sendError(reply, err);
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'Value is too large' });
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: tooLarge(req.url) });
     const status = err.statusCode ?? 500;
     if (status >= 500) reply.log.error(err);
     const message =

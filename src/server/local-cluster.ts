@@ -26,6 +26,10 @@ export interface LocalClusterOptions {
   readonly logLevel?: LogLevel;
   /** Extra arguments for the node processes' `node` (e.g. `--cpu-prof`). */
   readonly nodeArgs?: readonly string[];
+  /** What the nodes replicate (default the key-value store). */
+  readonly app?: 'kv' | 'chat';
+  readonly chatLoginsPerMinute?: number;
+  readonly chatPlantedBug?: 'reapply-after-restart';
 }
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
@@ -62,6 +66,9 @@ export class LocalCluster {
         forward: opts.forward,
         storage: opts.storage,
         logLevel: opts.logLevel,
+        app: opts.app,
+        chatLoginsPerMinute: opts.chatLoginsPerMinute,
+        chatPlantedBug: opts.chatPlantedBug,
       };
       const cfgPath = path.join(opts.dir, `n${n.id}.json`);
       writeFileSync(cfgPath, JSON.stringify(file, null, 2));

@@ -5,17 +5,15 @@ import { randomInt } from 'node:crypto';
 import { TcpTransport } from '../net/transport.js';
 import { RaftNode } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
-import { DEFAULT_PARSE_LIMITS } from '../kv/parse.js';
-import type { Command } from '../kv/commands.js';
-import type { ApplyResult } from '../kv/results.js';
-import { KvStateMachine } from '../kv/state-machine.js';
+import { chatApp } from '../chat/app.js';
 import { Availability, registerAdminRoutes } from './admin.js';
+import type { RaftApp } from './app.js';
 import type { NodeConfig, ServerConfig } from './config.js';
 import { RaftHost } from './driver.js';
 import { Forwarder } from './forward.js';
 import { createHttpServer, type Limits } from './http-common.js';
 import { NodeMetrics } from './metrics.js';
-import { registerKvRoutes } from './routes.js';
+import { kvApp } from './kv-app.js';
 import { openStorage, storageStats } from './storage.js';
 
 export interface RunningNode {
@@ -23,14 +21,22 @@ export interface RunningNode {
   close(): Promise<void>;
 }
 
-export async function startRaftNode(config: NodeConfig | ServerConfig): Promise<RunningNode> {
+export function startRaftNode(config: NodeConfig | ServerConfig): Promise<RunningNode> {
   const cfg = config as ServerConfig;
+  return cfg.app === 'chat' ? startNode(cfg, chatApp) : startNode(cfg, kvApp);
+}
+
+async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promise<RunningNode> {
   const peers = [...cfg.peers.keys()].sort((a, b) => a - b);
   const storage = await openStorage(cfg, peers);
-  const kv = new KvStateMachine();
-  const snap = storage.snapshot();
-  if (snap.metadata.index > 0) kv.restore(snap.data);
-  const applied = snap.metadata.index;
+  let opened;
+  try {
+    opened = appDef.open(cfg, storage);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+  const applied = opened.applied;
 
   const transport = await TcpTransport.listen({
     id: cfg.id,
@@ -51,15 +57,17 @@ export async function startRaftNode(config: NodeConfig | ServerConfig): Promise<
   const app = createHttpServer({
     limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes },
     logger: { level: cfg.logLevel },
+    ...(appDef.bodyLimit === undefined ? {} : { bodyLimit: appDef.bodyLimit(cfg) }),
+    ...(appDef.tooLarge === undefined ? {} : { tooLarge: appDef.tooLarge }),
   });
   const log = app.log;
-  const host = new RaftHost<ApplyResult, Command>({
+  const host = new RaftHost<R, C>({
     id: cfg.id,
     peers,
     core,
     storage,
     transport,
-    sm: kv,
+    sm: opened.sm,
     tickMs: cfg.tickMs,
     requestTimeoutMs: cfg.requestTimeoutMs,
     snapshotThreshold: cfg.snapshotThreshold,
@@ -78,12 +86,10 @@ export async function startRaftNode(config: NodeConfig | ServerConfig): Promise<
   metrics.install(app);
 
   const limits: Limits = { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes };
-  registerKvRoutes(app, {
+  opened.routes(app, {
     id: cfg.id,
     host,
-    kv,
     limits,
-    parseLimits: { ...DEFAULT_PARSE_LIMITS, ...limits },
     forwarder,
     forward: cfg.forward,
     requestTimeoutMs: cfg.requestTimeoutMs,
@@ -98,7 +104,7 @@ export async function startRaftNode(config: NodeConfig | ServerConfig): Promise<
     metrics,
     forwarder,
     storageStats: stats,
-    extraStatus: () => ({ keys: kv.size, sessions: kv.sessionCount, transport: transport.stats() }),
+    extraStatus: () => ({ app: appDef.name, ...opened.status(), transport: transport.stats() }),
   });
 
   await app.listen({ host: cfg.http.host, port: cfg.http.port });
@@ -117,6 +123,7 @@ export async function startRaftNode(config: NodeConfig | ServerConfig): Promise<
         await host.close();
         await transport.close();
         await storage.close();
+        opened.close();
       })();
       return closing;
     },
