@@ -22,7 +22,7 @@ import {
   type ChatMessage,
   type ChatResult,
 } from './commands.js';
-import { appliedIndexOf, ChatTables, openDatabase, type RoomRecord } from './store.js';
+import { appliedIndexOf, ChatTables, contentDigest, openDatabase, type RoomRecord } from './store.js';
 
 export interface ChatListener {
   /** Messages committed by one applied batch, in commit order. */
@@ -93,6 +93,12 @@ export class ChatStateMachine implements HostStateMachine<ChatResult, ChatComman
       messages,
       sessions: this.t.sessions.size,
     };
+  }
+
+  /** A digest of the replicated content (see contentDigest); flushes a pending batch first. */
+  digest(): string {
+    this.flush();
+    return contentDigest(this.db);
   }
 
   /** The user a session belongs to, if it exists and has not expired at `now`. */

@@ -3,6 +3,7 @@
  * the hot paths read (sessions, rooms and their members). Only parameterised statements: no SQL text is
  * ever built from input.
  */
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { ChatMessage } from './commands.js';
 
@@ -67,6 +68,41 @@ export function appliedIndexOf(file: string): number {
   try {
     const v = db.prepare('SELECT v FROM meta WHERE k = ?').pluck().get('applied');
     return typeof v === 'number' ? v : 0;
+  } finally {
+    db.close();
+  }
+}
+
+/** Every replicated table in primary-key order: what must be identical on every caught-up node. */
+const CONTENT_QUERIES = [
+  'SELECT name, salt, hash, created FROM users ORDER BY name',
+  'SELECT id, user, created, expires FROM sessions ORDER BY id',
+  'SELECT name, creator, created, last_seq FROM rooms ORDER BY name',
+  'SELECT room, user, joined FROM members ORDER BY room, user',
+  'SELECT room, seq, user, text, time, rid FROM messages ORDER BY room, seq',
+];
+
+/**
+ * A SHA-256 digest of the database's replicated content (not its bytes, nor its applied index): two nodes
+ * that applied the same entries give the same digest.
+ */
+export function contentDigest(db: Database.Database): string {
+  const h = createHash('sha256');
+  for (const q of CONTENT_QUERIES) {
+    h.update(q);
+    for (const row of db.prepare(q).raw().iterate() as Iterable<unknown[]>) {
+      h.update(JSON.stringify(row.map((v) => (Buffer.isBuffer(v) ? v.toString('hex') : v))));
+      h.update('\n');
+    }
+  }
+  return h.digest('hex');
+}
+
+/** The content digest of a database file (opened read-only; the owning node may be running). */
+export function contentDigestOfFile(file: string): string {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return contentDigest(db);
   } finally {
     db.close();
   }
