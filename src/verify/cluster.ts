@@ -22,6 +22,10 @@ export interface VerifyClusterOptions {
   readonly electionTicks?: number;
   readonly requestTimeoutMs?: number;
   readonly snapshotThreshold?: number;
+  /** What the nodes replicate (default the key-value store); the chat options as in LocalCluster. */
+  readonly app?: 'kv' | 'chat';
+  readonly chatLoginsPerMinute?: number;
+  readonly chatPlantedBug?: 'reapply-after-restart';
 }
 
 export interface NodeStatus {
@@ -99,6 +103,9 @@ export class VerifyCluster {
         requestTimeoutMs: opts.requestTimeoutMs,
         snapshotThreshold: opts.snapshotThreshold,
         logLevel: 'error',
+        app: opts.app,
+        chatLoginsPerMinute: opts.chatLoginsPerMinute,
+        chatPlantedBug: opts.chatPlantedBug,
       };
       const cfgPath = path.join(opts.dir, `n${from}.json`);
       writeFileSync(cfgPath, JSON.stringify(file, null, 2));
