@@ -4,6 +4,7 @@ import type { SpawnableMode } from '../modes/common/spawn.js';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { addBenchCommand } from './bench.js';
+import { addChatCommand } from './chat.js';
 import { runCluster } from './cluster.js';
 import { APPS, ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
 import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
@@ -239,6 +240,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
     .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
 
   addBenchCommand(program, io);
+  addChatCommand(program, io);
   addVerifyCommand(program, io);
 
   return program;

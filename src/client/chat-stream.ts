@@ -228,6 +228,7 @@ export class ChatStream extends EventEmitter<ChatStreamEvents> implements AsyncI
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(t);
+        this.stopper.signal.removeEventListener('abort', done);
         resolve();
       };
       const t = setTimeout(done, ms);

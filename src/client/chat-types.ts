@@ -46,7 +46,7 @@ export interface RoomInfo {
   readonly lastSeq: number;
 }
 
-export type ChatConsistency = 'linearizable' | 'lease' | 'stale';
+export type ChatConsistency = 'linearizable' | 'stale';
 
 export interface MessagesOptions {
   /** Only messages with a seq above this (default 0: from the first). */
