@@ -73,6 +73,7 @@ export interface StreamHost {
   authorization(): string | undefined;
   readonly timeoutMs: number;
   readonly idleMs: number;
+  readonly lagMs: number;
   readonly backoffMs: number;
   readonly maxBackoffMs: number;
 }
@@ -129,6 +130,12 @@ export class ChatStream extends EventEmitter<ChatStreamEvents> implements AsyncI
   private ended = false;
   private failure: Error | undefined;
   private readonly stopper = new AbortController();
+  /** The open connection, and why it is being dropped by us (lag watchdog). */
+  private conn: AbortController | undefined;
+  private dropReason: string | undefined;
+  /** Highest seq known to be committed, and the timer checking that it gets delivered. */
+  private expected = 0;
+  private lagTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly host: StreamHost,
@@ -164,6 +171,22 @@ export class ChatStream extends EventEmitter<ChatStreamEvents> implements AsyncI
     this.finish();
   }
 
+  /**
+   * Tells the stream that message `seq` is committed: if it is not delivered within `lagMs`, the node
+   * serving the stream is behind (cut off from the majority, stopped) and the stream moves to another one.
+   */
+  expect(seq: number): void {
+    if (this.ended || seq <= this.last) return;
+    this.expected = Math.max(this.expected, seq);
+    if (this.lagTimer !== undefined) return;
+    this.lagTimer = setTimeout(() => {
+      this.lagTimer = undefined;
+      if (this.ended || this.last >= this.expected || this.conn === undefined) return;
+      this.dropReason = `behind: #${this.expected} is committed, #${this.last} delivered`;
+      this.conn.abort();
+    }, this.host.lagMs);
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<ChatMessage> {
     this.iterating = true;
     return {
@@ -192,6 +215,7 @@ export class ChatStream extends EventEmitter<ChatStreamEvents> implements AsyncI
     this.ended = true;
     this.failure = err;
     this.current = undefined;
+    clearTimeout(this.lagTimer);
     this.stopper.abort();
     for (const w of this.waiters.splice(0)) w();
     this.emit('closed', err);
@@ -239,6 +263,8 @@ export class ChatStream extends EventEmitter<ChatStreamEvents> implements AsyncI
   /** One connection, until it fails. Throws the ChatError of a final answer (401, 403, 404...). */
   private async connect(endpoint: string, reconnect: boolean): Promise<Outcome> {
     const ctl = new AbortController();
+    this.conn = ctl;
+    this.dropReason = undefined;
     let timer = setTimeout(() => ctl.abort(), this.host.timeoutMs);
     const rearm = (): void => {
       clearTimeout(timer);
@@ -304,11 +330,13 @@ export class ChatStream extends EventEmitter<ChatStreamEvents> implements AsyncI
       }
     } catch (err) {
       if (err instanceof ChatError) throw err;
-      if (ctl.signal.aborted) reason = connected ? `no data for ${this.host.idleMs} ms` : 'timed out';
+      if (ctl.signal.aborted)
+        reason = this.dropReason ?? (connected ? `no data for ${this.host.idleMs} ms` : 'timed out');
       else reason = describeError(err);
     } finally {
       clearTimeout(timer);
       ctl.abort(); // releases the connection
+      this.conn = undefined;
     }
     if (connected) {
       this.current = undefined;

@@ -24,6 +24,12 @@ export interface ChatClientOptions {
   readonly username?: string;
   /** A stream connection that receives nothing (not even a heartbeat) for this long is reopened (default 30000). */
   readonly streamIdleMs?: number;
+  /**
+   * A stream that has not delivered, this long after it, a message this client knows is committed (its own
+   * post, a linearizable read's last seq) is reopened on another node: its node is cut off or stopped
+   * (default 3000).
+   */
+  readonly streamLagMs?: number;
 }
 
 /** A committed chat message as every node serves it. */

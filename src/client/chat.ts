@@ -50,6 +50,8 @@ interface Call {
 interface CallOptions {
   /** Give up (UnavailableError) as soon as every endpoint failed in a row, not at the deadline. */
   readonly stopAfterRound?: boolean;
+  /** A stale read: its success says nothing about the quorum (no 'available' event). */
+  readonly stale?: boolean;
   /** Called each time every endpoint has failed in a row. */
   readonly onRound?: (reason: string) => void;
 }
@@ -91,6 +93,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly streamIdleMs: number;
+  private readonly streamLagMs: number;
   private seq = 0;
   private preferred: string;
   private _token: string | undefined;
@@ -113,6 +116,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     this.backoffMs = opts.backoffMs ?? 25;
     this.maxBackoffMs = opts.maxBackoffMs ?? 1000;
     this.streamIdleMs = opts.streamIdleMs ?? 30000;
+    this.streamLagMs = opts.streamLagMs ?? 3000;
     this.clientId = opts.clientId ?? randomBytes(8).toString('hex');
     this._token = opts.token;
     this._username = opts.username;
@@ -241,16 +245,19 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     const fallback = opts.allowStale === true && opts.consistency !== 'stale';
     let a: Answer;
     try {
-      a = await this.call({ method: 'GET', path: path(opts.consistency) }, { stopAfterRound: fallback });
+      const stale = opts.consistency === 'stale';
+      a = await this.call({ method: 'GET', path: path(opts.consistency) }, { stopAfterRound: fallback, stale });
     } catch (err) {
       if (!fallback || !(err instanceof UnavailableError)) throw err;
-      a = await this.call({ method: 'GET', path: path('stale') });
+      a = await this.call({ method: 'GET', path: path('stale') }, { stale: true });
     }
     const list = Array.isArray(a.body.messages) ? a.body.messages : [];
     const messages = list.map((m) => toChatMessage(m, roomName)).filter((m): m is ChatMessage => m !== undefined);
+    const lastSeq = num(a.body.last_seq, messages[messages.length - 1]?.seq ?? 0);
+    if (a.body.stale !== true) this.committed(roomName, lastSeq);
     return {
       messages,
-      lastSeq: num(a.body.last_seq, messages[messages.length - 1]?.seq ?? 0),
+      lastSeq,
       stale: a.body.stale === true,
       ...(typeof a.body.applied === 'number' ? { applied: a.body.applied } : {}),
       endpoint: a.endpoint,
@@ -266,6 +273,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       authorization: () => (this._token === undefined ? undefined : `Bearer ${this._token}`),
       timeoutMs: this.timeoutMs,
       idleMs: this.streamIdleMs,
+      lagMs: this.streamLagMs,
       backoffMs: this.backoffMs,
       maxBackoffMs: this.maxBackoffMs,
     };
@@ -287,6 +295,11 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     this.notifyDrained();
   }
 
+  /** `seq` is committed in `room`: the room's streams must deliver it soon (else they change node). */
+  private committed(roomName: string, seq: number): void {
+    for (const s of this.streams) if (s.room === roomName) s.expect(seq);
+  }
+
   private nextRequestId(): string {
     this.seq++;
     return `${this.clientId}:${this.seq}`;
@@ -297,6 +310,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     const a = await this.call({ method: 'POST', path: `${room(roomName)}/messages`, body }, o);
     const m = toChatMessage(a.body, roomName);
     if (m === undefined) throw new ChatError(a.status, a.body, 'post answer without a seq');
+    this.committed(roomName, m.seq);
     return m;
   }
 
@@ -425,7 +439,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
           wait = Math.min(retryAfterMs(a.headers) ?? 0, 2000);
         } else {
           this.preferred = a.endpoint;
-          if (this.unavailable) {
+          if (this.unavailable && o.stale !== true) {
             this.unavailable = false;
             this.emit('available', { endpoint: a.endpoint });
           }

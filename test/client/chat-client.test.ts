@@ -384,6 +384,27 @@ test('stream: duplicates are dropped, a gap reconnects elsewhere, a silent node 
   });
 });
 
+test('stream: a node that stops advancing is left once a message known to be committed does not arrive', async () => {
+  await withChat(3, {}, async (c) => {
+    const client = await loggedIn(c, 'alice', ['general'], { streamLagMs: 300 });
+    const s = client.stream('general');
+    const got: ChatMessage[] = [];
+    const reasons: string[] = [];
+    s.on('message', (m) => got.push(m));
+    s.on('failover', (f) => reasons.push(f.reason));
+    await waitFor('connected', () => s.endpoint === c.node(1).url);
+    await client.post('general', 'first');
+    await waitFor('first', () => got.length === 1);
+    c.node(1).streamMode = 'frozen'; // heartbeats, no messages: the idle timeout (30 s) would not notice
+    await client.post('general', 'second');
+    await waitFor('second through another node', () => got.length === 2, 3000);
+    assert.deepEqual(seqs(got), [1, 2]);
+    assert.equal(s.endpoint, c.node(2).url);
+    assert.match(reasons[0] ?? '', /^behind: #2 is committed, #1 delivered$/);
+    client.close();
+  });
+});
+
 test('stream: a final error (403 Not a member) ends the iteration with the typed error', async () => {
   await withChat(2, {}, async (c) => {
     const client = await loggedIn(c, 'alice', []);

@@ -4,7 +4,8 @@
  * forward (answer for the leader) or, with `forward: false`, answer writes and linearizable reads with 307.
  * Each node can be switched to answer 503 "No quorum" (stale reads and streams are still served from its
  * state), to hang, to apply a write and then hang (a lost answer), or be killed. Its stream can misbehave:
- * replay everything whatever Last-Event-ID says (duplicates), skip some seqs (a gap), or go silent.
+ * replay everything whatever Last-Event-ID says (duplicates), skip some seqs (a gap), go silent, or freeze
+ * (heartbeats go on, new messages do not: a node cut off from the majority).
  */
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -12,7 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHttpServer, HttpError } from '../../src/server/http-common.js';
 
 export type Behaviour = 'ok' | 'no-quorum' | 'hang' | 'apply-then-hang';
-export type StreamMode = 'ok' | 'replay-all' | 'skip' | 'silent';
+export type StreamMode = 'ok' | 'replay-all' | 'skip' | 'silent' | 'frozen';
 
 interface Msg {
   seq: number;
@@ -344,7 +345,7 @@ export class FakeChat {
       res.write(': hello\n\n');
       if (node.streamMode === 'silent') return;
       const send = (m: Msg): void => {
-        if (m.room !== name || m.seq <= last) return;
+        if (m.room !== name || m.seq <= last || node.streamMode === 'frozen') return;
         last = m.seq;
         if (node.streamMode === 'skip' && node.skip.has(m.seq)) return;
         res.write(`id: ${m.seq}\ndata: ${JSON.stringify(m)}\n\n`);
