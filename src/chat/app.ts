@@ -23,7 +23,10 @@ export const chatApp: RaftApp<ChatResult, ChatCommand> = {
       mkdirSync(cfg.dataDir, { recursive: true });
       file = path.join(cfg.dataDir, CHAT_DB_FILE);
     }
-    const sm = new ChatStateMachine(file, cfg.chatPlantedBug === undefined ? {} : { plantedBug: cfg.chatPlantedBug });
+    const sm = new ChatStateMachine(file, {
+      backgroundCheckpoints: true,
+      ...(cfg.chatPlantedBug === undefined ? {} : { plantedBug: cfg.chatPlantedBug }),
+    });
     const snap = storage.snapshot();
     // A database behind the snapshot (lost with the disk's cache, or never written) starts from it.
     if (snap.metadata.index > sm.applied) sm.restore(snap.data);

@@ -250,9 +250,9 @@ export function registerChatRoutes(app: FastifyInstance, ctx: ChatRouteContext):
       // Refuse what would certainly be refused without writing to the log (a retried post with a known
       // request_id goes through: its first outcome is answered).
       const r = sm.room(room);
-      if (rid === undefined || sm.tables.messageByRid(user, rid) === undefined) {
-        if (r === undefined) throw new HttpError(404, 'Room does not exist');
-        if (!r.members.has(user)) throw new HttpError(403, 'Not a member');
+      const refused = r === undefined ? 404 : r.members.has(user) ? 0 : 403;
+      if (refused !== 0 && (rid === undefined || sm.tables.messageByRid(user, rid) === undefined)) {
+        throw refused === 404 ? new HttpError(404, 'Room does not exist') : new HttpError(403, 'Not a member');
       }
       const cmd: ChatCommand = {
         t: 'post',

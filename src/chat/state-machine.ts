@@ -22,6 +22,7 @@ import {
   type ChatMessage,
   type ChatResult,
 } from './commands.js';
+import { Checkpointer } from './checkpointer.js';
 import { appliedIndexOf, ChatTables, contentDigest, openDatabase, type RoomRecord } from './store.js';
 
 export interface ChatListener {
@@ -55,14 +56,18 @@ export class ChatStateMachine implements HostStateMachine<ChatResult, ChatComman
    * it already holds are applied a second time when the log replays them after a restart.
    */
   private readonly replayUpTo: number;
+  /** Runs the database's WAL checkpoints in a worker thread (nodes; not unit tests). */
+  private readonly checkpointer: Checkpointer | undefined;
   private readonly forgetApplied: boolean;
 
   /** `file`: the database path, or `:memory:` (for a node whose Raft log is not durable either). */
   constructor(
     private readonly file: string,
-    opts: { plantedBug?: 'reapply-after-restart' } = {},
+    opts: { plantedBug?: 'reapply-after-restart'; backgroundCheckpoints?: boolean } = {},
   ) {
-    this.db = openDatabase(file);
+    const background = opts.backgroundCheckpoints === true && file !== ':memory:';
+    this.db = openDatabase(file, { autoCheckpoint: !background });
+    this.checkpointer = background ? new Checkpointer(file) : undefined;
     this.t = new ChatTables(this.db);
     this.forgetApplied = opts.plantedBug === 'reapply-after-restart';
     this.replayUpTo = this.forgetApplied ? this.t.applied() : 0;
@@ -177,12 +182,14 @@ export class ChatStateMachine implements HostStateMachine<ChatResult, ChatComman
         rmSync(tmp, { force: true });
         return;
       }
+      this.checkpointer?.pause();
       this.db.close();
       // The old database's write-ahead log must not be replayed into the new file.
       for (const suffix of ['-wal', '-shm']) rmSync(this.file + suffix, { force: true });
       renameSync(tmp, this.file);
       fsyncFile(path.dirname(this.file));
-      this.db = openDatabase(this.file);
+      this.db = openDatabase(this.file, { autoCheckpoint: this.checkpointer === undefined });
+      this.checkpointer?.resume();
     }
     this.t = new ChatTables(this.db);
     this.appliedIndex = this.t.applied();
@@ -191,6 +198,7 @@ export class ChatStateMachine implements HostStateMachine<ChatResult, ChatComman
 
   close(): void {
     if (this.inTx) this.flush();
+    this.checkpointer?.stop();
     this.db.close();
   }
 

@@ -43,10 +43,12 @@ export interface UserSecret {
 }
 
 /** Opens (creating if needed) a chat database: a file path, or `:memory:`, or the bytes of a database. */
-export function openDatabase(source: string | Buffer): Database.Database {
+export function openDatabase(source: string | Buffer, opts: { autoCheckpoint?: boolean } = {}): Database.Database {
   const db = new Database(source);
   if (typeof source === 'string' && source !== ':memory:') {
     db.pragma('journal_mode = WAL');
+    // Checkpoints run in a worker thread (checkpointer.ts) when the owner asks for it.
+    if (opts.autoCheckpoint === false) db.pragma('wal_autocheckpoint = 0');
     // The Raft log is the durable record; the database may lose its last transactions in a power cut and
     // then replays them from the log (its applied index is in the same transactions).
     db.pragma('synchronous = NORMAL');
