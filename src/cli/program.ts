@@ -132,7 +132,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .option('--host <host>', 'address every node listens on', '127.0.0.1')
       .option('--base-http-port <port>', 'HTTP port of node 1 (node i gets base+i-1)', '8081')
       .option('--base-peer-port <port>', 'peer transport port of node 1', '7001')
-      .option('--data <dir>', 'data directory', './data')
+      .option('--data <dir>', 'data directory (with --app chat: <dir>/chat unless given)', './data')
       .option('--restart', 'restart a node that dies instead of stopping the cluster')
       .addOption(
         new Option('--app <app>', 'what the raft nodes replicate: kv (default) or chat (see docs/chat.md)')
@@ -197,7 +197,12 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
           host: flags.host,
           baseHttpPort: Number(flags.baseHttpPort),
           basePeerPort: Number(flags.basePeerPort),
-          data: flags.data,
+          // A chat cluster keeps its data apart from the key-value cluster's unless told otherwise.
+          data:
+            flags.app === 'chat' &&
+            program.commands.find((c) => c.name() === 'cluster')?.getOptionValueSource('data') !== 'cli'
+              ? `${flags.data.replace(/\/+$/, '')}/chat`
+              : flags.data,
           restart: flags.restart === true,
           app: flags.app === 'chat' ? 'chat' : 'kv',
           serveArgs,

@@ -2,12 +2,14 @@
  * One raft-mode node process: storage, state machine, Raft core, peer transport, host loop and HTTP API.
  */
 import { randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { TcpTransport } from '../net/transport.js';
 import { RaftNode } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
 import { chatApp } from '../chat/app.js';
 import { Availability, registerAdminRoutes } from './admin.js';
-import type { RaftApp } from './app.js';
+import type { AppName, RaftApp } from './app.js';
 import type { NodeConfig, ServerConfig } from './config.js';
 import { RaftHost } from './driver.js';
 import { Forwarder } from './forward.js';
@@ -15,6 +17,33 @@ import { createHttpServer, type Limits } from './http-common.js';
 import { NodeMetrics } from './metrics.js';
 import { kvApp } from './kv-app.js';
 import { openStorage, storageStats } from './storage.js';
+
+const APP_MARKER = 'app.json';
+
+/**
+ * A data directory belongs to one app: starting the chat on a key-value node's log (or the reverse) would
+ * apply one app's entries as the other's. The directory records its app; a mismatch refuses to start.
+ * A directory from before the marker holds key-value data.
+ */
+function checkAppMarker(dataDir: string, app: AppName): void {
+  const file = path.join(dataDir, APP_MARKER);
+  let recorded: string | undefined;
+  if (existsSync(file)) {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { app?: unknown };
+    recorded = typeof parsed.app === 'string' ? parsed.app : undefined;
+  } else if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
+    recorded = 'kv';
+  }
+  if (recorded !== undefined && recorded !== app) {
+    throw new Error(
+      `data directory ${dataDir} holds a ${recorded} node's data; start it with --app ${recorded} or use another data directory`,
+    );
+  }
+  if (recorded === undefined || !existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, JSON.stringify({ app }) + '\n');
+  }
+}
 
 export interface RunningNode {
   readonly url: string;
@@ -28,6 +57,7 @@ export function startRaftNode(config: NodeConfig | ServerConfig): Promise<Runnin
 
 async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promise<RunningNode> {
   const peers = [...cfg.peers.keys()].sort((a, b) => a - b);
+  if (cfg.storage !== 'memory') checkAppMarker(cfg.dataDir, appDef.name);
   const storage = await openStorage(cfg, peers);
   let opened;
   try {
