@@ -4,7 +4,10 @@
  * A connection carries frames: a 4-byte big-endian body length, then a binary body (integers
  * little-endian; terms, indexes and offsets as float64, which holds every safe integer exactly):
  *
- *  - hello, the first frame on every outbound connection: `u8 KIND_HELLO | u8 PROTOCOL_VERSION | u32 sender`;
+ *  - the handshake (see handshake.ts), once per connection: the acceptor's challenge
+ *    `u8 KIND_CHALLENGE | u8 PROTOCOL_VERSION | 32 bytes nonce`, the dialer's hello `u8 KIND_HELLO |
+ *    u8 PROTOCOL_VERSION | u32 from | u32 to | 32 bytes nonce | 32 bytes MAC`, the acceptor's welcome
+ *    `u8 KIND_WELCOME | u8 PROTOCOL_VERSION | 32 bytes MAC`;
  *  - one Raft message: `u8 KIND_MESSAGE | u8 type | u8 flags | u32 from | u32 to | f64 term | f64 logTerm |
  *    f64 index | f64 commit`, then in this order the parts the flags announce: `f64 rejectHint`,
  *    `f64 context`, entries `u32 count` and per entry `f64 index | f64 term | u8 type | u32 length | data`,
@@ -25,9 +28,16 @@ import {
   type SnapshotChunk,
 } from '../raft/types.js';
 
-export const PROTOCOL_VERSION = 2;
+/** 3: the authenticated handshake (challenge, hello with MAC, welcome). */
+export const PROTOCOL_VERSION = 3;
 export const KIND_HELLO = 0;
 export const KIND_MESSAGE = 1;
+export const KIND_CHALLENGE = 2;
+export const KIND_WELCOME = 3;
+export const HANDSHAKE_NONCE_BYTES = 32;
+export const HANDSHAKE_MAC_BYTES = 32;
+/** Largest handshake frame body: a connection announcing more before it is authenticated is closed. */
+export const MAX_HANDSHAKE_BYTES = 128;
 export const FRAME_HEADER_BYTES = 4;
 
 const MESSAGE_CODE = new Map<MessageType, number>(MESSAGE_TYPES.map((t, i) => [t, i]));
@@ -141,11 +151,42 @@ function encodeMessage(m: Message, at: number): Buffer {
   return b;
 }
 
-export function encodeHelloBody(id: NodeId): Buffer {
-  const b = Buffer.allocUnsafe(6);
+function fixedBytes(b: Uint8Array, n: number, what: string): Uint8Array {
+  if (b.length !== n) throw new CodecError(`${what} must be ${n} bytes`);
+  return b;
+}
+
+export interface Hello {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly nonce: Uint8Array;
+  readonly mac: Uint8Array;
+}
+
+export function encodeHelloBody(h: Hello): Buffer {
+  const b = Buffer.allocUnsafe(2 + 4 + 4 + HANDSHAKE_NONCE_BYTES + HANDSHAKE_MAC_BYTES);
   b[0] = KIND_HELLO;
   b[1] = PROTOCOL_VERSION;
-  b.writeUInt32LE(checkId(id, 'sender id'), 2);
+  b.writeUInt32LE(checkId(h.from, 'sender id'), 2);
+  b.writeUInt32LE(checkId(h.to, 'receiver id'), 6);
+  b.set(fixedBytes(h.nonce, HANDSHAKE_NONCE_BYTES, 'hello nonce'), 10);
+  b.set(fixedBytes(h.mac, HANDSHAKE_MAC_BYTES, 'hello MAC'), 10 + HANDSHAKE_NONCE_BYTES);
+  return b;
+}
+
+export function encodeChallengeBody(nonce: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(2 + HANDSHAKE_NONCE_BYTES);
+  b[0] = KIND_CHALLENGE;
+  b[1] = PROTOCOL_VERSION;
+  b.set(fixedBytes(nonce, HANDSHAKE_NONCE_BYTES, 'challenge'), 2);
+  return b;
+}
+
+export function encodeWelcomeBody(mac: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(2 + HANDSHAKE_MAC_BYTES);
+  b[0] = KIND_WELCOME;
+  b[1] = PROTOCOL_VERSION;
+  b.set(fixedBytes(mac, HANDSHAKE_MAC_BYTES, 'welcome MAC'), 2);
   return b;
 }
 
@@ -163,7 +204,11 @@ export function joinFrames(bodies: readonly Buffer[]): Buffer {
   return out;
 }
 
-export type Frame = { kind: 'hello'; version: number; id: NodeId } | { kind: 'message'; message: Message };
+export type Frame =
+  | ({ kind: 'hello' } & Hello)
+  | { kind: 'challenge'; nonce: Buffer }
+  | { kind: 'welcome'; mac: Buffer }
+  | { kind: 'message'; message: Message };
 
 /** Bounds-checked reads from a frame body. */
 class Reader {
@@ -193,6 +238,13 @@ class Reader {
     const v = this.b.readDoubleLE(this.off);
     this.off += 8;
     if (!Number.isSafeInteger(v) || v < 0) throw new CodecError(`${what} is not a non-negative integer`);
+    return v;
+  }
+
+  fixed(n: number, what: string): Buffer {
+    this.need(n, what);
+    const v = this.b.subarray(this.off, this.off + n);
+    this.off += n;
     return v;
   }
 
@@ -237,12 +289,7 @@ export function decodeFrameBody(body: Uint8Array): Frame {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const r = new Reader(b);
   const kind = r.u8('frame kind');
-  if (kind === KIND_HELLO) {
-    const frame: Frame = { kind: 'hello', version: r.u8('protocol version'), id: r.u32('sender id') };
-    if (!r.done) throw new CodecError('trailing bytes after the hello');
-    return frame;
-  }
-  if (kind !== KIND_MESSAGE) throw new CodecError('unknown frame kind');
+  if (kind !== KIND_MESSAGE) return decodeHandshake(kind, r);
   const type = MESSAGE_TYPES[r.u8('message type')];
   if (type === undefined) throw new CodecError('unknown message type');
   const flags = r.u8('flags');
@@ -273,6 +320,27 @@ export function decodeFrameBody(body: Uint8Array): Frame {
   return { kind: 'message', message: m };
 }
 
+function decodeHandshake(kind: number, r: Reader): Frame {
+  if (kind !== KIND_HELLO && kind !== KIND_CHALLENGE && kind !== KIND_WELCOME) {
+    throw new CodecError('unknown frame kind');
+  }
+  const version = r.u8('protocol version');
+  if (version !== PROTOCOL_VERSION) throw new CodecError(`protocol version ${version} unsupported`);
+  let frame: Frame;
+  if (kind === KIND_HELLO) {
+    const from = r.u32('sender id');
+    const to = r.u32('receiver id');
+    const nonce = r.fixed(HANDSHAKE_NONCE_BYTES, 'hello nonce');
+    frame = { kind: 'hello', from, to, nonce, mac: r.fixed(HANDSHAKE_MAC_BYTES, 'hello MAC') };
+  } else if (kind === KIND_CHALLENGE) {
+    frame = { kind: 'challenge', nonce: r.fixed(HANDSHAKE_NONCE_BYTES, 'challenge') };
+  } else {
+    frame = { kind: 'welcome', mac: r.fixed(HANDSHAKE_MAC_BYTES, 'welcome MAC') };
+  }
+  if (!r.done) throw new CodecError(`trailing bytes after the ${frame.kind}`);
+  return frame;
+}
+
 /**
  * Splits a byte stream into frame bodies. Chunks are kept as received and joined only when a header or a
  * body spans several of them, so a large frame arriving in many small chunks is copied once.
@@ -282,7 +350,8 @@ export class FrameDecoder {
   private total = 0;
   private need = -1;
 
-  constructor(private readonly maxBodyBytes: number) {}
+  /** Largest body accepted; may be raised once a connection is authenticated. */
+  constructor(public maxBodyBytes: number) {}
 
   /** Feeds bytes; returns the complete bodies now available. Throws FrameTooLargeError on an oversized header. */
   push(chunk: Buffer): Buffer[] {

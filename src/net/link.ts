@@ -1,10 +1,21 @@
 /**
  * One outbound peer connection: a bounded queue of encoded frames, a persistent socket that is re-opened
  * with jittered exponential backoff, and batched writes (all queued frames in one write, up to a batch
- * cap, never while the socket asks us to wait for 'drain').
+ * cap, never while the socket asks us to wait for 'drain'). Each new connection runs the dialer's side of
+ * the handshake (handshake.ts) before the first frame is written; the link counts as connected only then.
  */
 import net from 'node:net';
 import type { NodeId } from '../raft/types.js';
+import {
+  CodecError,
+  FrameDecoder,
+  MAX_HANDSHAKE_BYTES,
+  decodeFrameBody,
+  encodeHelloBody,
+  joinFrames,
+} from './codec.js';
+import { checkWelcome, handshakeNonce, helloMac } from './handshake.js';
+import type { PeerKeys } from './peer-auth.js';
 import type { TransportLogger } from './transport.js';
 
 export interface LinkOptions {
@@ -12,8 +23,8 @@ export interface LinkOptions {
   readonly queueBytesLimit: number;
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
-  /** The hello frame (length prefix included) sent first on every new connection. */
-  readonly hello: Buffer;
+  /** The cluster keys the handshake proves (undefined: a node without a secret). */
+  readonly keys: PeerKeys | undefined;
   readonly log: TransportLogger;
 }
 
@@ -25,6 +36,8 @@ export interface LinkCounters {
   droppedFault: number;
   droppedOnClose: number;
   reconnects: number;
+  /** Connections closed before the handshake completed, or whose welcome did not verify. */
+  handshakeFailures: number;
 }
 
 /** Largest single socket write; a longer queue is written in several batches. */
@@ -40,6 +53,7 @@ export class OutboundLink {
     droppedFault: 0,
     droppedOnClose: 0,
     reconnects: 0,
+    handshakeFailures: 0,
   };
   connected = false;
   private socket: net.Socket | undefined;
@@ -53,6 +67,8 @@ export class OutboundLink {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private fullWarned = false;
+  /** A failed handshake was logged at warn level; quieter until a connection succeeds again. */
+  private handshakeWarned = false;
 
   constructor(
     private readonly self: NodeId,
@@ -151,21 +167,62 @@ export class OutboundLink {
     if (this.closed) return;
     const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
     this.socket = socket;
-    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error('connect timeout')));
-    socket.on('connect', () => {
-      socket.setTimeout(0);
-      socket.setKeepAlive(true, 5000);
-      this.connected = true;
-      this.waitingDrain = false;
-      this.attempt = 0;
-      if (this.everConnected) this.counters.reconnects++;
-      this.everConnected = true;
-      this.opts.log.info(`transport ${this.self}: connected to ${this.peer} at ${this.host}:${this.port}`);
-      socket.write(this.opts.hello);
-      this.scheduleFlush();
+    // Bounds the connection and the handshake together.
+    let handshaking = false;
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => {
+      if (handshaking) fail('no answer to the handshake in time');
+      else socket.destroy(new Error('connect timeout'));
     });
-    // The peer never writes on this connection; reading lets us notice its end promptly.
-    socket.resume();
+    socket.on('connect', () => {
+      socket.setKeepAlive(true, 5000);
+      handshaking = true;
+    });
+    // After the handshake the peer never writes on this connection; reading lets us notice its end promptly.
+    const decoder = new FrameDecoder(MAX_HANDSHAKE_BYTES);
+    const nonce = handshakeNonce();
+    let challenge: Buffer | undefined;
+    const fail = (why: string): void => {
+      if (!handshaking) return;
+      handshaking = false;
+      if (this.closed) return;
+      this.counters.handshakeFailures++;
+      const msg = `transport ${this.self}: handshake with ${this.peer} (${this.host}:${this.port}) failed: ${why}`;
+      if (this.handshakeWarned) this.opts.log.debug(msg);
+      else this.opts.log.warn(msg + ' (does it share this cluster secret?)');
+      this.handshakeWarned = true;
+      socket.destroy();
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (!handshaking) return;
+      let bodies: Buffer[];
+      try {
+        bodies = decoder.push(chunk);
+      } catch (err) {
+        return fail((err as Error).message);
+      }
+      for (const body of bodies) {
+        let frame;
+        try {
+          frame = decodeFrameBody(body);
+        } catch (err) {
+          return fail(err instanceof CodecError ? err.message : String(err));
+        }
+        if (challenge === undefined) {
+          if (frame.kind !== 'challenge') return fail(`expected a challenge, got a ${frame.kind} frame`);
+          challenge = Buffer.from(frame.nonce);
+          const mac = helloMac(this.opts.keys, this.self, this.peer, challenge, nonce);
+          socket.write(joinFrames([encodeHelloBody({ from: this.self, to: this.peer, nonce, mac })]));
+          continue;
+        }
+        if (frame.kind !== 'welcome') return fail(`expected a welcome, got a ${frame.kind} frame`);
+        if (!checkWelcome(this.opts.keys, this.self, this.peer, challenge, nonce, frame.mac)) {
+          return fail('the welcome does not prove the cluster secret');
+        }
+        handshaking = false;
+        this.established(socket);
+        return;
+      }
+    });
     socket.on('end', () => socket.destroy());
     socket.on('error', (err) => {
       const msg = `transport ${this.self}: link to ${this.peer} (${this.host}:${this.port}): ${err.message}`;
@@ -173,6 +230,9 @@ export class OutboundLink {
       else this.opts.log.debug(msg);
     });
     socket.on('close', () => {
+      // Closed after our hello: the peer refused it (or died meanwhile).
+      if (challenge !== undefined) fail('the peer closed the connection after our hello');
+      handshaking = false;
       if (this.socket !== socket) return;
       const wasConnected = this.connected;
       this.connected = false;
@@ -181,6 +241,19 @@ export class OutboundLink {
       if (wasConnected) this.opts.log.warn(`transport ${this.self}: lost connection to ${this.peer}`);
       this.scheduleReconnect();
     });
+  }
+
+  /** The handshake succeeded: the link is up and its queue flows. */
+  private established(socket: net.Socket): void {
+    socket.setTimeout(0);
+    this.connected = true;
+    this.waitingDrain = false;
+    this.attempt = 0;
+    this.handshakeWarned = false;
+    if (this.everConnected) this.counters.reconnects++;
+    this.everConnected = true;
+    this.opts.log.info(`transport ${this.self}: connected to ${this.peer} at ${this.host}:${this.port}`);
+    this.scheduleFlush();
   }
 
   private scheduleReconnect(): void {

@@ -1,8 +1,11 @@
 /**
  * Peer transport over TCP.
  *
- * - One persistent outbound connection per peer, opened by this node; it starts with a hello frame naming
- *   the sender. Inbound connections are accepted from any peer and only ever carry messages towards us.
+ * - One persistent outbound connection per peer, opened by this node. Every connection starts with the
+ *   authenticated handshake of handshake.ts (challenge, hello, welcome): the acceptor admits it, and the
+ *   dialer writes to it, only once the other side has proved it holds the cluster secret. A connection
+ *   that fails it is closed at once, counted by reason (`stats().authRefused`) and logged once per source
+ *   address. After the handshake, inbound connections only ever carry messages towards us.
  * - `send` never blocks: each message is encoded into its frame at once (so its size is known), then queued
  *   on its peer's bounded queue; a message that is too large or finds the queue full is dropped and counted. Queues are
  *   flushed at the end of the callback that sent (a microtask), with one socket write per batch (frames
@@ -17,14 +20,17 @@ import type { Message, NodeId } from '../raft/types.js';
 import {
   CodecError,
   FrameDecoder,
-  PROTOCOL_VERSION,
+  MAX_HANDSHAKE_BYTES,
   decodeFrameBody,
+  encodeChallengeBody,
   encodeFrame,
-  encodeHelloBody,
+  encodeWelcomeBody,
   joinFrames,
   FRAME_HEADER_BYTES,
 } from './codec.js';
+import { checkHello, handshakeNonce, welcomeMac } from './handshake.js';
 import { OutboundLink, type LinkOptions } from './link.js';
+import { RefusalLog, type PeerKeys, type RefusalSample } from './peer-auth.js';
 
 export interface PeerAddress {
   readonly host: string;
@@ -72,6 +78,8 @@ export interface PeerStats {
   readonly queueBytes: number;
   /** Successful outbound connections after the first one. */
   readonly reconnects: number;
+  /** Outbound connections whose handshake failed (the peer refused our hello, or its welcome was wrong). */
+  readonly handshakeFailures: number;
   /** Inbound connections from this peer currently open. */
   readonly inboundConnections: number;
   readonly bytesSent: number;
@@ -82,8 +90,14 @@ export interface TransportStats {
   readonly id: NodeId;
   readonly port: number;
   readonly peers: readonly PeerStats[];
-  /** Inbound connections closed for a protocol violation (bad hello, malformed or oversized frame). */
+  /** Authenticated inbound connections closed for a protocol violation (malformed or oversized frame). */
   readonly protocolErrors: number;
+  /**
+   * Inbound connections refused before or during the handshake, by reason: `missing` (no hello, or another
+   * frame first), `malformed` (an undecodable hello or another protocol version), `bad-signature` (the
+   * hello's MAC does not verify: wrong secret, replayed handshake, or addressed to another node).
+   */
+  readonly authRefused: readonly RefusalSample[];
   /** Messages addressed to a node that is not a configured peer. */
   readonly unknownDestination: number;
 }
@@ -115,6 +129,8 @@ export interface TcpTransportOptions {
   /** Reconnect backoff bounds in ms. Defaults 50 and 1000. */
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
+  /** The cluster keys every connection's handshake proves; undefined: no secret (MACs unchecked). */
+  readonly keys?: PeerKeys;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -146,6 +162,8 @@ export class TcpTransport implements Transport {
   private unknownDestination = 0;
   private readonly maxMessageBytes: number;
   private readonly log: TransportLogger;
+  private readonly keys: PeerKeys | undefined;
+  private readonly refusals: RefusalLog;
 
   private constructor(
     readonly id: NodeId,
@@ -155,12 +173,14 @@ export class TcpTransport implements Transport {
   ) {
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.log = opts.log ?? silentLog;
+    this.keys = opts.keys;
+    this.refusals = new RefusalLog((msg) => this.log.warn(`transport ${id}: ${msg}`));
     const linkOpts: LinkOptions = {
       queueLimit: opts.queueLimit ?? DEFAULT_QUEUE_LIMIT,
       queueBytesLimit: opts.queueBytesLimit ?? DEFAULT_QUEUE_BYTES_LIMIT,
       backoffMinMs: opts.backoffMinMs ?? 50,
       backoffMaxMs: opts.backoffMaxMs ?? 1000,
-      hello: joinFrames([encodeHelloBody(id)]),
+      keys: opts.keys,
       log: this.log,
     };
     for (const [peer, addr] of opts.peers) {
@@ -264,6 +284,7 @@ export class TcpTransport implements Transport {
           queueLength: link?.queueLength ?? 0,
           queueBytes: link?.queueBytes ?? 0,
           reconnects: c?.reconnects ?? 0,
+          handshakeFailures: c?.handshakeFailures ?? 0,
           inboundConnections: inb?.connections ?? 0,
           bytesSent: c?.bytes ?? 0,
           bytesReceived: inb?.bytes ?? 0,
@@ -274,6 +295,7 @@ export class TcpTransport implements Transport {
       port: this.port,
       peers,
       protocolErrors: this.protocolErrors,
+      authRefused: this.refusals.snapshot(),
       unknownDestination: this.unknownDestination,
     };
   }
@@ -330,22 +352,32 @@ export class TcpTransport implements Transport {
     this.sockets.add(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 5000);
-    const decoder = new FrameDecoder(this.maxMessageBytes);
-    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    // Handshake frames are small: an unauthenticated connection cannot make us buffer more.
+    const decoder = new FrameDecoder(MAX_HANDSHAKE_BYTES);
+    const source = socket.remoteAddress ?? '?';
+    const remote = `${source}:${socket.remotePort ?? '?'}`;
+    const challenge = handshakeNonce();
     let peer: NodeId | undefined;
-    const helloTimer = setTimeout(() => fail('no hello frame'), HELLO_TIMEOUT_MS);
+    const helloTimer = setTimeout(() => refuse('missing', 'no hello in time'), HELLO_TIMEOUT_MS);
+    const refuse = (reason: 'missing' | 'malformed' | 'bad-signature', why: string): void => {
+      if (socket.destroyed) return;
+      this.refusals.record('transport', reason, source, `${remote}: ${why}`);
+      socket.destroy();
+    };
     const fail = (why: string): void => {
       if (socket.destroyed) return;
       this.protocolErrors++;
       this.log.warn(`transport ${this.id}: closing inbound connection from ${peer ?? remote}: ${why}`);
       socket.destroy();
     };
+    socket.write(joinFrames([encodeChallengeBody(challenge)]));
     socket.on('data', (chunk: Buffer) => {
       let bodies: Buffer[];
       try {
         bodies = decoder.push(chunk);
       } catch (err) {
-        fail((err as Error).message);
+        if (peer === undefined) refuse('malformed', (err as Error).message);
+        else fail((err as Error).message);
         return;
       }
       for (const body of bodies) {
@@ -354,21 +386,28 @@ export class TcpTransport implements Transport {
         try {
           frame = decodeFrameBody(body);
         } catch (err) {
-          fail(err instanceof CodecError ? err.message : String(err));
-          return;
+          const why = err instanceof CodecError ? err.message : String(err);
+          if (peer === undefined) return refuse('malformed', why);
+          return fail(why);
         }
         if (peer === undefined) {
-          if (frame.kind !== 'hello') return fail('first frame is not a hello');
-          if (frame.version !== PROTOCOL_VERSION) return fail(`protocol version ${frame.version} unsupported`);
-          if (!Number.isInteger(frame.id) || frame.id <= 0) return fail(`bad sender id ${frame.id}`);
+          if (frame.kind !== 'hello') return refuse('missing', `first frame is a ${frame.kind}, not a hello`);
+          if (frame.from <= 0 || frame.from === this.id) return refuse('malformed', `bad sender id ${frame.from}`);
+          if (frame.to !== this.id) return refuse('bad-signature', `hello addressed to node ${frame.to}`);
+          const key = checkHello(this.keys, frame.from, frame.to, challenge, frame.nonce, frame.mac);
+          if (key < 0) return refuse('bad-signature', `hello from ${frame.from} does not prove the cluster secret`);
           clearTimeout(helloTimer);
-          peer = frame.id;
+          peer = frame.from;
+          decoder.maxBodyBytes = this.maxMessageBytes;
+          socket.write(
+            joinFrames([encodeWelcomeBody(welcomeMac(this.keys, key, peer, this.id, challenge, frame.nonce))]),
+          );
           const c = this.counters(peer);
           c.connections++;
           this.log.debug(`transport ${this.id}: inbound connection from ${peer} (${remote})`);
           continue;
         }
-        if (frame.kind !== 'message') return fail('unexpected hello');
+        if (frame.kind !== 'message') return fail(`unexpected ${frame.kind} frame`);
         const m = frame.message;
         if (m.from !== peer) return fail(`message from ${m.from} on the connection of ${peer}`);
         const delay = this.faults.delayMs ?? 0;

@@ -7,8 +7,10 @@ import {
   PROTOCOL_VERSION,
   decodeFrameBody,
   encodeFrame,
+  encodeChallengeBody,
   encodeHelloBody,
   encodeMessageBody,
+  encodeWelcomeBody,
   joinFrames,
 } from '../../src/net/codec.js';
 import fc from 'fast-check';
@@ -60,9 +62,24 @@ test('every message type round-trips, optional fields stay absent, bytes come ba
   });
 });
 
-test('hello frames carry the sender id', () => {
-  const f = decodeFrameBody(encodeHelloBody(7));
-  assert.deepEqual(f, { kind: 'hello', version: PROTOCOL_VERSION, id: 7 });
+test('handshake frames round-trip; another protocol version is refused', () => {
+  const nonce = Buffer.alloc(32, 1);
+  const mac = Buffer.alloc(32, 2);
+  assert.deepEqual(norm(decodeFrameBody(encodeHelloBody({ from: 7, to: 3, nonce, mac }))), {
+    kind: 'hello',
+    from: 7,
+    to: 3,
+    nonce: norm(nonce),
+    mac: norm(mac),
+  });
+  assert.deepEqual(norm(decodeFrameBody(encodeChallengeBody(nonce))), { kind: 'challenge', nonce: norm(nonce) });
+  assert.deepEqual(norm(decodeFrameBody(encodeWelcomeBody(mac))), { kind: 'welcome', mac: norm(mac) });
+  const old = encodeChallengeBody(nonce);
+  old[1] = PROTOCOL_VERSION - 1;
+  assert.throws(() => decodeFrameBody(old), /protocol version 2 unsupported/);
+  // The version-2 hello (kind, version, u32 sender) is refused too.
+  assert.throws(() => decodeFrameBody(Buffer.from([0, 2, 1, 0, 0, 0])), CodecError);
+  assert.throws(() => encodeHelloBody({ from: 1, to: 2, nonce: Buffer.alloc(31), mac }), CodecError);
 });
 
 test('FrameDecoder reassembles frames split at every byte boundary and joined in one chunk', () => {
@@ -106,11 +123,15 @@ test('malformed bodies are rejected with CodecError', () => {
   negativeTerm.writeDoubleLE(-1, 11);
   const fractionalIndex = Buffer.from(app);
   fractionalIndex.writeDoubleLE(1.5, 27);
+  const hello = encodeHelloBody({ from: 1, to: 2, nonce: Buffer.alloc(32), mac: Buffer.alloc(32) });
   const bad: [string, Buffer][] = [
     ['empty', Buffer.alloc(0)],
     ['unknown kind', Buffer.from([0xc1])],
-    ['truncated hello', encodeHelloBody(1).subarray(0, 2)],
-    ['hello with trailing bytes', Buffer.concat([encodeHelloBody(1), Buffer.from([0])])],
+    ['truncated hello', hello.subarray(0, hello.length - 1)],
+    ['hello with trailing bytes', Buffer.concat([hello, Buffer.from([0])])],
+    ['challenge with trailing bytes', Buffer.concat([encodeChallengeBody(Buffer.alloc(32)), Buffer.from([0])])],
+    ['truncated welcome', encodeWelcomeBody(Buffer.alloc(32)).subarray(0, 20)],
+    ['unknown handshake kind', Buffer.from([9, PROTOCOL_VERSION])],
     ['JSON', Buffer.from(JSON.stringify({ a: 1 }))],
     ['unknown message type', tampered(1, 0xff)],
     ['unknown flags', tampered(2, 0xc0 | app[2])],

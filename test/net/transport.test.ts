@@ -2,11 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { TcpTransport, type TcpTransportOptions } from '../../src/net/transport.js';
-import { encodeHelloBody, encodeMessageBody, joinFrames } from '../../src/net/codec.js';
+import { encodeMessageBody, joinFrames } from '../../src/net/codec.js';
+import { PeerKeys } from '../../src/net/peer-auth.js';
 import { MESSAGE_TYPES, type Message, type NodeId } from '../../src/raft/types.js';
-import { freePort, msg, norm, sleep, waitFor } from './helpers.js';
+import { freePort, handshakeAs, msg, norm, sleep, waitFor } from './helpers.js';
 
 type Opts = Partial<TcpTransportOptions>;
+
+/** The cluster secret of these tests' transports. */
+const KEYS = PeerKeys.fromBuffers([Buffer.alloc(32, 0x5a)]);
 
 /** Starts transports for ids 1..n on free ports, each knowing all others; collects what each receives. */
 async function cluster(n: number, opts: Opts = {}) {
@@ -21,6 +25,7 @@ async function cluster(n: number, opts: Opts = {}) {
       host: '127.0.0.1',
       port: ports[id - 1] as number,
       peers,
+      keys: KEYS,
       ...opts,
     });
     if (!inbox.has(id)) inbox.set(id, []);
@@ -158,21 +163,34 @@ test('oversized messages are dropped at the sender; an oversized or malformed fr
     assert.equal(c.box(2)[0]?.type, 'heartbeat');
     assert.equal(t1.stats().peers[0]?.droppedOversize, 1);
 
-    // A hostile client: a valid hello, then a header announcing 1 MiB.
-    const raw = async (payload: Buffer): Promise<void> => {
-      const s = net.connect(c.ports[1] as number, '127.0.0.1');
-      const closed = new Promise<void>((resolve) => s.on('close', () => resolve()));
-      s.on('error', () => {});
-      s.write(payload);
-      await closed;
-    };
+    // A peer holding the secret, then misbehaving: a header announcing 1 MiB, a spoofed sender, garbage.
+    const port = c.ports[1] as number;
     const huge = Buffer.alloc(4);
     huge.writeUInt32BE(1024 * 1024);
-    await raw(Buffer.concat([joinFrames([encodeHelloBody(1)]), huge]));
-    await raw(joinFrames([Buffer.from([0x92, 0x01, 0xc1])])); // garbage as first frame
-    await raw(joinFrames([encodeMessageBody(msg('heartbeat', 1, 2))])); // no hello
-    await raw(joinFrames([encodeHelloBody(1), encodeMessageBody(msg('heartbeat', 3, 2))])); // spoofed sender
-    assert.equal(t2.stats().protocolErrors, 4);
+    const bad = [huge, joinFrames([encodeMessageBody(msg('heartbeat', 3, 2))]), joinFrames([Buffer.from([0xc1])])];
+    for (const bytes of bad) {
+      const h = await handshakeAs(port, 1, 2, KEYS);
+      assert.equal(h.answer === 'closed' ? 'closed' : h.answer.kind, 'welcome');
+      h.peer.writeRaw(bytes);
+      await h.peer.closed;
+    }
+    assert.equal(t2.stats().protocolErrors, 3);
+    // Before the handshake: garbage, a message instead of a hello, a huge header.
+    for (const bytes of [
+      joinFrames([Buffer.from([0x92, 0x01, 0xc1])]),
+      joinFrames([encodeMessageBody(msg('heartbeat', 1, 2))]),
+      huge,
+    ]) {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => {});
+      s.resume(); // reads (and drops) the challenge, so the close is seen
+      s.write(bytes);
+      await new Promise<void>((resolve) => s.on('close', () => resolve()));
+    }
+    assert.equal(t2.stats().protocolErrors, 3);
+    const refused = t2.stats().authRefused;
+    assert.equal(refused.find((r) => r.reason === 'malformed')?.count, 2);
+    assert.equal(refused.find((r) => r.reason === 'missing')?.count, 1);
 
     // The real link still works.
     t1.send([msg('heartbeat', 1, 2, { context: 9 })]);

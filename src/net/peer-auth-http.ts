@@ -1,0 +1,110 @@
+/**
+ * Peer credentials on a node's HTTP server (every mode): Fastify hooks that refuse internal requests without
+ * a valid signature, and the refusal counter for `/metrics`.
+ *
+ * - A request must carry a valid credential when the mode's policy says so (its internal routes; `/admin/*`
+ *   on a node listening beyond loopback) or when it presents one (any `x-qkv-*` credential header): a wrong
+ *   credential is refused on public routes too.
+ * - onRequest: a missing credential answers `401 {"error":"Peer credential required"}`; a malformed or stale
+ *   one `403 {"error":"Invalid peer credential"}` — before the body is read.
+ * - preParsing: the body is hashed as it streams to the parser.
+ * - preValidation (before any handler runs): the MAC over method, path, timestamp, nonce and body hash, then
+ *   the nonce (replays are 403).
+ * A node without a secret (see resolvePeerKeys) installs nothing.
+ */
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
+import { EMPTY_BODY_HASH, presentsCredential, type PeerAuth, type RefusalSample, type Verdict } from './peer-auth.js';
+
+export const CREDENTIAL_REQUIRED = 'Peer credential required';
+export const CREDENTIAL_INVALID = 'Invalid peer credential';
+
+/** Whether a request must carry a valid peer credential; `path` is the URL without its query. */
+export type PeerPolicy = (req: FastifyRequest, path: string) => boolean;
+
+/** Requests under check, with their body hash once read. */
+interface Pending {
+  hash: string | undefined;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function refuse(auth: PeerAuth, req: FastifyRequest, reply: FastifyReply, v: Verdict & { ok: false }): FastifyReply {
+  auth.refusals.record('http', v.reason, req.ip, `${req.method} ${pathOf(req.url)}`);
+  return reply.code(v.status).send({ error: v.status === 401 ? CREDENTIAL_REQUIRED : CREDENTIAL_INVALID });
+}
+
+/** True for the admin routes, which need a credential on nodes listening beyond loopback. */
+export function isAdminPath(path: string): boolean {
+  return path.startsWith('/admin/');
+}
+
+/** Installs the checks; `policy` names the routes that require a credential (admin routes are added here). */
+export function installPeerAuth(app: FastifyInstance, auth: PeerAuth, policy: PeerPolicy): void {
+  const verifier = auth.verifier;
+  if (verifier === undefined) return;
+  const pending = new WeakMap<FastifyRequest, Pending>();
+
+  app.addHook('onRequest', async (req, reply) => {
+    const path = pathOf(req.url);
+    const required = policy(req, path) || (auth.adminNeedsCredential && isAdminPath(path));
+    if (!required && !presentsCredential(req.headers)) return;
+    const v = verifier.precheck(req.headers);
+    if (!v.ok) return refuse(auth, req, reply, v);
+    pending.set(req, { hash: undefined });
+  });
+
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    const p = pending.get(req);
+    if (p === undefined) return payload;
+    const h = createHash('sha256');
+    const tee = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        h.update(chunk);
+        done(null, chunk);
+      },
+      flush(done) {
+        p.hash = h.digest('hex');
+        done();
+      },
+    });
+    payload.on('error', (err) => tee.destroy(err));
+    return payload.pipe(tee);
+  });
+
+  app.addHook('preValidation', async (req, reply) => {
+    const p = pending.get(req);
+    if (p === undefined) return;
+    const v = verifier.verify(req.method, req.url, req.headers, p.hash ?? EMPTY_BODY_HASH);
+    if (!v.ok) return refuse(auth, req, reply, v);
+  });
+}
+
+export const REFUSAL_METRIC = 'quorumkv_peer_auth_refused_total';
+const REFUSAL_HELP = 'Peer requests and connections refused for a missing or invalid credential, by channel and reason';
+
+/** Registers the refusal counter on a prom-client registry; `read` is called at scrape time. */
+export function registerRefusalMetric(registry: Registry, read: () => readonly RefusalSample[]): void {
+  new Counter({
+    name: REFUSAL_METRIC,
+    help: REFUSAL_HELP,
+    labelNames: ['channel', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of read()) this.inc({ channel: s.channel, reason: s.reason }, s.count);
+    },
+  });
+}
+
+/** The same counter as Prometheus text lines (for nodes that write their metrics by hand). */
+export function refusalMetricLines(samples: readonly RefusalSample[]): string[] {
+  const lines = [`# HELP ${REFUSAL_METRIC} ${REFUSAL_HELP}`, `# TYPE ${REFUSAL_METRIC} counter`];
+  for (const s of samples) lines.push(`${REFUSAL_METRIC}{channel="${s.channel}",reason="${s.reason}"} ${s.count}`);
+  return lines;
+}
