@@ -33,7 +33,8 @@ export const chatApp: RaftApp<ChatResult, ChatCommand> = {
     const hub = new StreamHub(sm);
     const limits = {
       ...DEFAULT_CHAT_LIMITS,
-      ...(cfg.chatLoginsPerMinute ? { loginsPerMinute: cfg.chatLoginsPerMinute } : {}),
+      ...(cfg.chatLoginsPerMinute === undefined ? {} : { loginsPerMinute: cfg.chatLoginsPerMinute }),
+      ...(cfg.chatSessionTtlMs === undefined ? {} : { sessionTtlMs: cfg.chatSessionTtlMs }),
     };
     return {
       sm,

@@ -201,6 +201,7 @@ export function registerChatRoutes(app: FastifyInstance, ctx: ChatRouteContext):
     const room = body.name;
     return dispatch(ctx, req, reply, async () => {
       const { session } = await leaderUser(token);
+      if (sm.room(room) !== undefined) throw new HttpError(409, 'Room exists');
       return rendered(await propose({ t: 'create-room', session, room, time: Date.now() }));
     });
   });
@@ -228,6 +229,11 @@ export function registerChatRoutes(app: FastifyInstance, ctx: ChatRouteContext):
     const room = roomOf(req.params.room);
     return dispatch(ctx, req, reply, async () => {
       const { session } = await leaderUser(token);
+      // The leader's state is current after leaderUser's check or a ReadIndex round: refuse without writing.
+      if (sm.room(room) === undefined) {
+        await host.readBarrier();
+        if (sm.room(room) === undefined) throw new HttpError(404, 'Room does not exist');
+      }
       return rendered(await propose({ t: 'join', session, room, time: Date.now() }));
     });
   });
@@ -249,8 +255,16 @@ export function registerChatRoutes(app: FastifyInstance, ctx: ChatRouteContext):
       const { session, user } = await leaderUser(token);
       // Refuse what would certainly be refused without writing to the log (a retried post with a known
       // request_id goes through: its first outcome is answered).
-      const r = sm.room(room);
-      const refused = r === undefined ? 404 : r.members.has(user) ? 0 : 403;
+      const refusal = () => {
+        const r = sm.room(room);
+        return r === undefined ? 404 : r.members.has(user) ? 0 : 403;
+      };
+      let refused = refusal();
+      if (refused !== 0) {
+        // A leader may not have applied everything committed yet: refuse only on current state.
+        await host.readBarrier();
+        refused = refusal();
+      }
       if (refused !== 0 && (rid === undefined || sm.tables.messageByRid(user, rid) === undefined)) {
         throw refused === 404 ? new HttpError(404, 'Room does not exist') : new HttpError(403, 'Not a member');
       }

@@ -12,6 +12,8 @@ export interface ServerConfig extends NodeConfig {
   readonly snapshotTrailing?: number;
   /** Chat app: login attempts per username per minute (default 10). */
   readonly chatLoginsPerMinute?: number;
+  /** Chat app: how long a login token is valid, in ms (default 24 hours). */
+  readonly chatSessionTtlMs?: number;
   /** Chat app, tests of the checker only: a planted bug in the state machine. */
   readonly chatPlantedBug?: 'reapply-after-restart';
 }
@@ -46,6 +48,7 @@ export interface ConfigFile {
   storage?: 'disk' | 'memory';
   app?: 'kv' | 'chat';
   chatLoginsPerMinute?: number;
+  chatSessionTtlMs?: number;
   chatPlantedBug?: 'reapply-after-restart';
 }
 

@@ -29,6 +29,7 @@ export interface LocalClusterOptions {
   /** What the nodes replicate (default the key-value store). */
   readonly app?: 'kv' | 'chat';
   readonly chatLoginsPerMinute?: number;
+  readonly chatSessionTtlMs?: number;
   readonly chatPlantedBug?: 'reapply-after-restart';
 }
 
@@ -40,6 +41,8 @@ export class LocalCluster {
   private readonly configs = new Map<number, string>();
   /** Last lines of each node's stderr, for diagnosing failures. */
   readonly stderr = new Map<number, string>();
+  /** Last lines of each node's stdout (its log). */
+  readonly stdout = new Map<number, string>();
 
   private constructor(
     readonly ids: readonly number[],
@@ -68,6 +71,7 @@ export class LocalCluster {
         logLevel: opts.logLevel,
         app: opts.app,
         chatLoginsPerMinute: opts.chatLoginsPerMinute,
+        chatSessionTtlMs: opts.chatSessionTtlMs,
         chatPlantedBug: opts.chatPlantedBug,
       };
       const cfgPath = path.join(opts.dir, `n${n.id}.json`);
@@ -112,6 +116,10 @@ export class LocalCluster {
     child.on('exit', () => {
       if (this.procs.get(id) === child) this.procs.delete(id);
     });
+    this.stdout.set(id, '');
+    child.stdout.on('data', (d: Buffer | string) =>
+      this.stdout.set(id, ((this.stdout.get(id) ?? '') + d.toString()).slice(-64_000)),
+    );
     return untilListening(child, `node ${id}`, () => this.stderr.get(id) ?? '');
   }
 
