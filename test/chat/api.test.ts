@@ -28,7 +28,7 @@ async function call(
   if (payload !== undefined) headers['content-type'] ??= 'application/json';
   const res = await fetch(base + url, { method, headers, body: payload, signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
-  let body: Record<string, unknown> = {};
+  let body: Record<string, unknown>;
   try {
     body = text.length > 0 ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
