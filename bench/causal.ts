@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request, Agent } from 'node:http';
 import { freeNodePort } from '../src/net/ports.js';
+import { clusterSecret } from '../src/modes/common/cluster.js';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'hdr-histogram-js';
@@ -27,10 +28,13 @@ const replicas = Number(values.replicas);
 const keys = Number(values.keys);
 const MAIN = fileURLToPath(new URL('../src/modes/causal/main.js', import.meta.url));
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+// The replicas authenticate each other as real clusters do (a temporary cluster secret, removed at exit).
+const secret = clusterSecret();
+process.on('exit', () => secret.dispose());
 
 function startReplica(address: string, view: string[]): Promise<ChildProcess> {
   const proc = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, SOCKET_ADDRESS: address, VIEW: view.join(',') },
+    env: { ...process.env, ...secret.env, SOCKET_ADDRESS: address, VIEW: view.join(',') },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {

@@ -9,6 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { build } from 'hdr-histogram-js';
+import { clusterSecret } from '../src/modes/common/cluster.js';
 import { freePorts, spawnModeNode, type SpawnedNode } from '../src/modes/common/spawn.js';
 
 interface Config {
@@ -31,7 +32,14 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const followers = Number(values.followers);
-const delayEnv = { MIN_DELAY: String(values['min-delay']), MAX_DELAY: String(values['max-delay']) };
+// The nodes authenticate each other as real clusters do (a temporary cluster secret, removed at exit).
+const secret = clusterSecret();
+process.on('exit', () => secret.dispose());
+const delayEnv = {
+  MIN_DELAY: String(values['min-delay']),
+  MAX_DELAY: String(values['max-delay']),
+  ...secret.env,
+};
 
 async function stopAll(nodes: SpawnedNode[]): Promise<void> {
   await Promise.all(nodes.map((n) => n.stop()));
@@ -49,7 +57,11 @@ function quorum(w: number): Config {
       );
       const fs = await Promise.all(
         fps.map((p) =>
-          spawnModeNode('quorum', ['--role', 'follower', '--port', String(p), '--leader', `127.0.0.1:${lp}`]),
+          spawnModeNode(
+            'quorum',
+            ['--role', 'follower', '--port', String(p), '--leader', `127.0.0.1:${lp}`],
+            secret.env,
+          ),
         ),
       );
       return {

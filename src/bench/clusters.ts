@@ -1,15 +1,15 @@
 /**
  * Local clusters for benchmarks and experiments, one call per mode: child processes on 127.0.0.1 with ports
- * picked here, stopped by PID. Raft uses the server's LocalCluster harness; quorum and eventual the modes'
- * spawners; causal replicas get SOCKET_ADDRESS / VIEW.
+ * picked here, stopped by PID. Raft uses the server's LocalCluster harness; quorum, eventual and causal the
+ * modes' spawners. Every cluster's nodes share a cluster secret, as real deployments do.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../server/local-cluster.js';
-import { spawnEventualCluster, spawnQuorumCluster } from '../modes/common/cluster.js';
-import { freePorts, spawnModeNode, type SpawnedNode } from '../modes/common/spawn.js';
+import { spawnCausalCluster, spawnEventualCluster, spawnQuorumCluster } from '../modes/common/cluster.js';
+import { freePorts } from '../modes/common/spawn.js';
 import { freeNodePortRun } from '../net/ports.js';
 import type { BenchMode } from './adapters.js';
 
@@ -42,10 +42,6 @@ export const CAUSAL_MAIN = path.join(here, '..', 'modes', 'causal', 'main.js');
 /** Causal mode lives on its own branch; experiments include it only when its entry point is built. */
 export function causalAvailable(): boolean {
   return existsSync(CAUSAL_MAIN);
-}
-
-function spawnCausal(addr: string, view: readonly string[]): Promise<SpawnedNode> {
-  return spawnModeNode('causal', [], { SOCKET_ADDRESS: addr, VIEW: view.join(',') });
 }
 
 export async function startBenchCluster(spec: ClusterSpec): Promise<BenchCluster> {
@@ -97,19 +93,9 @@ export async function startBenchCluster(spec: ClusterSpec): Promise<BenchCluster
     case 'causal': {
       if (!causalAvailable()) throw new Error(`causal mode is not built (${CAUSAL_MAIN} missing)`);
       const ports = await freePorts(spec.size ?? 3);
-      const view = ports.map((p) => `127.0.0.1:${p}`);
-      const settled = await Promise.allSettled(view.map((a) => spawnCausal(a, view)));
-      const nodes = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-      const stop = async (): Promise<void> => {
-        await Promise.all(nodes.map((n) => n.stop()));
-      };
-      const failed = settled.find((r) => r.status === 'rejected');
-      if (failed !== undefined) {
-        await stop();
-        throw failed.reason;
-      }
-      const urls = nodes.map((n) => n.url);
-      return { mode: 'causal', nodes: urls, writeNodes: urls, stop };
+      const c = await spawnCausalCluster({ addresses: ports.map((p) => `127.0.0.1:${p}`) });
+      const urls = c.nodes.map((n) => n.url);
+      return { mode: 'causal', nodes: urls, writeNodes: urls, stop: () => c.stop() };
     }
   }
 }

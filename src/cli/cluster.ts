@@ -1,8 +1,10 @@
 /**
  * `quorumkv cluster`: a local N-node cluster as child processes of `quorumkv serve`.
  *
- * Writes `<data>/cluster.json`, starts one `serve` child per node (same Node binary and main.js), prefixes
- * their output with the node id, prints the endpoints and a ready line once every node answers /health.
+ * Writes `<data>/cluster.json` and, unless it exists, the cluster secret `<data>/cluster.secret` (mode 0600)
+ * that the config file names, so every node shares one peer credential. Starts one `serve` child per node
+ * (same Node binary and main.js), prefixes their output with the node id, prints the endpoints and a ready
+ * line once every node answers /health.
  * SIGINT / SIGTERM are forwarded to the children (by PID), which are awaited (SIGKILL after 10 s).
  * A child that dies on its own ends the cluster with exit code 1 (the others are stopped), unless
  * `--restart` is given: then it is restarted after a second, keeping its data.
@@ -12,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { ensureSecretFile } from '../net/peer-auth.js';
 import { localClusterFile } from './config.js';
 
 export interface ClusterOptions {
@@ -41,6 +44,8 @@ export interface ClusterIO {
 }
 
 const MAIN_SCRIPT = fileURLToPath(new URL('./main.js', import.meta.url));
+/** The cluster secret's file name in a local cluster's data directory. */
+export const CLUSTER_SECRET_FILE = 'cluster.secret';
 const STOP_GRACE_MS = 10_000;
 
 interface Child {
@@ -64,7 +69,9 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
   const dataDir = path.resolve(o.data);
   mkdirSync(dataDir, { recursive: true });
   const configFile = path.join(dataDir, 'cluster.json');
-  const settings = o.app === 'chat' ? { app: 'chat' } : {};
+  ensureSecretFile(path.join(dataDir, CLUSTER_SECRET_FILE));
+  // Relative to the config file's directory: the data directory can move.
+  const settings = { ...(o.app === 'chat' ? { app: 'chat' } : {}), clusterSecretFile: CLUSTER_SECRET_FILE };
   writeFileSync(configFile, localClusterFile(o.nodes, o.host, o.basePeerPort, o.baseHttpPort, settings));
   const urls = Array.from({ length: o.nodes }, (_, i) => `http://${o.host}:${o.baseHttpPort + i}`);
 

@@ -59,6 +59,13 @@ export interface NodeConfig {
   readonly logLevel: LogLevel;
   /** What the node replicates: the key-value store (default) or the chat service. */
   readonly app?: App;
+  /**
+   * The cluster secret file every node of the cluster shares (peer credentials, see docs/security.md).
+   * Without one, a node runs only if it listens on loopback alone, or with `insecure`.
+   */
+  readonly clusterSecretFile?: string;
+  /** Run without a cluster secret although listening beyond loopback (no peer authentication). */
+  readonly insecure?: boolean;
 }
 
 export interface ServeConfig {
@@ -86,6 +93,9 @@ export interface ServeFlags {
   forward?: boolean;
   logLevel?: string;
   app?: string;
+  clusterSecretFile?: string;
+  /** true when `--insecure` was given. */
+  insecure?: boolean;
 }
 
 export const DEFAULTS = {
@@ -305,7 +315,26 @@ export function parseServeConfig(
   const app = appRaw === undefined ? 'kv' : parseChoice(appRaw, 'app', APPS);
   if (app === 'chat' && mode !== 'raft') throw new ConfigError('--app chat runs on the raft mode only');
 
-  return { mode, node: { id, peers, http, peerHttp, dataDir, ...tun, forward, logLevel, app } };
+  // A relative secret file in the config file is relative to the config file's directory.
+  const secretRaw = pick(flags.clusterSecretFile, 'QKV_CLUSTER_SECRET_FILE');
+  let clusterSecretFile: string | undefined;
+  if (secretRaw !== undefined) clusterSecretFile = path.resolve(secretRaw);
+  else if (settings.clusterSecretFile !== undefined) {
+    if (typeof settings.clusterSecretFile !== 'string' || settings.clusterSecretFile === '') {
+      throw new ConfigError(`${configPath}: clusterSecretFile must be a file name`);
+    }
+    clusterSecretFile = path.resolve(path.dirname(configPath ?? '.'), settings.clusterSecretFile);
+  }
+  let insecure = false;
+  if (flags.insecure === true) insecure = true;
+  else if (env.QKV_INSECURE !== undefined && env.QKV_INSECURE !== '')
+    insecure = parseBool(env.QKV_INSECURE, 'QKV_INSECURE');
+  else if (settings.insecure !== undefined) insecure = parseBool(settings.insecure, `${configPath}: insecure`);
+
+  return {
+    mode,
+    node: { id, peers, http, peerHttp, dataDir, ...tun, forward, logLevel, app, clusterSecretFile, insecure },
+  };
 }
 
 function kebab(s: string): string {

@@ -5,17 +5,31 @@
  */
 import { spawn } from 'node:child_process';
 import { causalClusterAddresses } from '../modes/causal/index.js';
-import { spawnEventualCluster, spawnQuorumCluster, type LocalCluster } from '../modes/common/cluster.js';
-import { mainScript, spawnModeNode, type SpawnableMode } from '../modes/common/spawn.js';
+import path from 'node:path';
+import {
+  spawnCausalCluster,
+  spawnEventualCluster,
+  spawnQuorumCluster,
+  type LocalCluster,
+} from '../modes/common/cluster.js';
+import { mainScript, type SpawnableMode } from '../modes/common/spawn.js';
+import { CLUSTER_SECRET_FILE } from './cluster.js';
 
 export interface ModeIO {
   out(line: string): void;
   err(line: string): void;
 }
 
-/** Runs one node of `mode` with `args` until it exits; returns its exit code. */
-export function runModeServe(mode: SpawnableMode, args: readonly string[]): Promise<number> {
-  const child = spawn(process.execPath, [mainScript(mode), ...args], { stdio: 'inherit', env: process.env });
+/** Runs one node of `mode` with `args` (and `env` added to this process's) until it exits; returns its exit code. */
+export function runModeServe(
+  mode: SpawnableMode,
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<number> {
+  const child = spawn(process.execPath, [mainScript(mode), ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+  });
   const forward = (sig: NodeJS.Signals) => {
     if (child.pid !== undefined) process.kill(child.pid, sig);
   };
@@ -35,36 +49,35 @@ export interface ModeClusterOptions {
   readonly nodes?: number;
   readonly host: string;
   readonly basePort?: number;
+  /** Directory of the cluster secret (default ./data). */
+  readonly data?: string;
 }
 
-async function startCausal(opts: ModeClusterOptions): Promise<LocalCluster> {
-  const view = causalClusterAddresses(opts.nodes ?? 3, opts.basePort ?? 8090, opts.host);
-  const started = await Promise.allSettled(
-    view.map((addr) => spawnModeNode('causal', [], { SOCKET_ADDRESS: addr, VIEW: view.join(',') })),
-  );
-  const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const failed = started.find((r) => r.status === 'rejected');
-  if (failed) {
-    await Promise.all(nodes.map((n) => n.stop()));
-    throw failed.reason;
-  }
-  return { nodes, stop: () => Promise.all(nodes.map((n) => n.stop())).then(() => undefined) };
-}
-
-/** Starts a local cluster of `mode` in its default layout and runs it until SIGINT / SIGTERM. */
+/**
+ * Starts a local cluster of `mode` in its default layout and runs it until SIGINT / SIGTERM. Its nodes share
+ * the cluster secret `<data>/cluster.secret`, created if absent.
+ */
 export async function runModeCluster(mode: SpawnableMode, opts: ModeClusterOptions, io: ModeIO): Promise<number> {
   let cluster: LocalCluster;
+  const clusterSecretFile = path.join(path.resolve(opts.data ?? './data'), CLUSTER_SECRET_FILE);
   try {
     if (mode === 'quorum') {
       cluster = await spawnQuorumCluster({
         host: opts.host,
         basePort: opts.basePort,
         followers: opts.nodes === undefined ? undefined : opts.nodes - 1,
+        clusterSecretFile,
       });
     } else if (mode === 'eventual') {
-      cluster = await spawnEventualCluster({ host: opts.host, basePort: opts.basePort, replicas: opts.nodes });
+      cluster = await spawnEventualCluster({
+        host: opts.host,
+        basePort: opts.basePort,
+        replicas: opts.nodes,
+        clusterSecretFile,
+      });
     } else {
-      cluster = await startCausal(opts);
+      const addresses = causalClusterAddresses(opts.nodes ?? 3, opts.basePort ?? 8090, opts.host);
+      cluster = await spawnCausalCluster({ addresses, clusterSecretFile });
     }
   } catch (err) {
     io.err(`error: could not start the ${mode} cluster: ${(err as Error).message}`);

@@ -9,6 +9,7 @@ import { runCluster } from './cluster.js';
 import { APPS, ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
 import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
 import { runServe } from './serve.js';
+import { addSecretCommands } from './secret.js';
 import { addVerifyCommand } from './verify.js';
 
 export interface CliIO extends KvIO {
@@ -100,6 +101,12 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .addOption(
         new Option('--app <app>', 'what a raft node replicates: kv (default) or chat; env QKV_APP').choices(APPS),
       )
+      .option(
+        '--cluster-secret-file <file>',
+        'the secret every node of the cluster shares (peer credentials; `quorumkv secret create`); ' +
+          'env QKV_CLUSTER_SECRET_FILE',
+      )
+      .option('--insecure', 'run without a cluster secret although listening beyond loopback; env QKV_INSECURE')
       .argument(
         '[modeArgs...]',
         'for --mode quorum|eventual|causal: that node\'s own flags after "--" (see docs/<mode>.md); ' +
@@ -107,7 +114,12 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       ),
   ).action(async (modeArgs: string[], flags: ServeFlags) => {
     const mode = flags.mode ?? io.env.QKV_MODE ?? 'raft';
-    if (mode !== 'raft') return io.exit(await runModeServe(mode as SpawnableMode, modeArgs));
+    if (mode !== 'raft') {
+      const env: Record<string, string> = {};
+      if (flags.clusterSecretFile !== undefined) env.QKV_CLUSTER_SECRET_FILE = flags.clusterSecretFile;
+      if (flags.insecure === true) env.QKV_INSECURE = '1';
+      return io.exit(await runModeServe(mode as SpawnableMode, modeArgs, env));
+    }
     let cfg;
     try {
       cfg = parseServeConfig(flags, io.env);
@@ -171,6 +183,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
             host: flags.host,
             nodes: explicit('nodes') ? Number(flags.nodes) : undefined,
             basePort: explicit('baseHttpPort') ? Number(flags.baseHttpPort) : undefined,
+            data: flags.data,
           },
           io,
         );
@@ -244,6 +257,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
     .description('a table of every node: id, url, role, term, commit, applied, leader, health')
     .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
 
+  addSecretCommands(program, io);
   addBenchCommand(program, io);
   addChatCommand(program, io);
   addVerifyCommand(program, io);

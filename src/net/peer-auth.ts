@@ -479,13 +479,15 @@ const stderrWarn = (msg: string): void => {
 /** A node's peer credentials: signs what it sends, verifies what it receives, counts and logs refusals. */
 export class PeerAuth {
   readonly keys: PeerKeys | undefined;
-  readonly signer: RequestSigner | undefined;
+  private signer: RequestSigner | undefined;
   readonly verifier: RequestVerifier | undefined;
   readonly refusals: RefusalLog;
   readonly adminNeedsCredential: boolean;
+  private readonly now: (() => number) | undefined;
 
   constructor(o: PeerAuthOptions) {
     this.keys = o.keys;
+    this.now = o.now;
     this.signer = o.keys === undefined ? undefined : new RequestSigner(o.keys, o.id, o.now);
     this.verifier = o.keys === undefined ? undefined : new RequestVerifier(o.keys, o.windowMs, o.now);
     this.refusals = new RefusalLog(o.warn ?? stderrWarn);
@@ -499,6 +501,11 @@ export class PeerAuth {
 
   get secure(): boolean {
     return this.keys !== undefined;
+  }
+
+  /** Renames the signer (a node whose id is known only once it listens). */
+  setId(id: string): void {
+    if (this.keys !== undefined) this.signer = new RequestSigner(this.keys, id, this.now);
   }
 
   /** Headers that authenticate one request (none without a secret). */

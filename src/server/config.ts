@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { HostPort, LogLevel, NodeConfig } from '../cli/config.js';
 import type { NodeId } from '../raft/types.js';
 
@@ -50,6 +51,10 @@ export interface ConfigFile {
   chatLoginsPerMinute?: number;
   chatSessionTtlMs?: number;
   chatPlantedBug?: 'reapply-after-restart';
+  /** The cluster secret file (peer credentials); relative to the config file's directory. */
+  clusterSecretFile?: string;
+  /** Run without a cluster secret although listening beyond loopback. */
+  insecure?: boolean;
 }
 
 export function configFromFile(file: ConfigFile): ServerConfig {
@@ -75,8 +80,12 @@ export function configFromFile(file: ConfigFile): ServerConfig {
   };
 }
 
-export function loadConfigFile(path: string): ServerConfig {
-  return configFromFile(JSON.parse(readFileSync(path, 'utf8')) as ConfigFile);
+export function loadConfigFile(file: string): ServerConfig {
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as ConfigFile;
+  if (typeof parsed.clusterSecretFile === 'string' && parsed.clusterSecretFile !== '') {
+    parsed.clusterSecretFile = path.resolve(path.dirname(file), parsed.clusterSecretFile);
+  }
+  return configFromFile(parsed);
 }
 
 function stripUndefined(file: ConfigFile): Partial<ServerConfig> {

@@ -1,8 +1,10 @@
 /**
  * Follower → leader forwarding over HTTP keep-alive connections. A forwarded request carries
- * `x-quorumkv-forwarded: <from id>` so that it is never forwarded twice.
+ * `x-quorumkv-forwarded: <from id>` so that it is never forwarded twice, and the peer credential headers
+ * (see src/net/peer-auth.ts): the receiver refuses a forwarded request without a valid signature.
  */
 import http from 'node:http';
+import type { SignHeaders } from '../net/peer-auth.js';
 import type { NodeId } from '../raft/types.js';
 import type { HostPort } from './config.js';
 
@@ -29,6 +31,8 @@ export class Forwarder {
   constructor(
     private readonly selfId: NodeId,
     private readonly peerHttp: ReadonlyMap<NodeId, HostPort>,
+    /** Signs each request (none: a node without a cluster secret). */
+    private readonly sign: SignHeaders = () => ({}),
   ) {}
 
   urlOf(id: NodeId): string | undefined {
@@ -49,7 +53,11 @@ export class Forwarder {
     if (addr === undefined) return Promise.reject(new NotSentError(`no HTTP address for node ${to}`));
     this.forwarded++;
     return new Promise<ForwardResponse>((resolve, reject) => {
-      const headers: http.OutgoingHttpHeaders = { ...extraHeaders, [FORWARDED_HEADER]: String(this.selfId) };
+      const headers: http.OutgoingHttpHeaders = {
+        ...extraHeaders,
+        [FORWARDED_HEADER]: String(this.selfId),
+        ...this.sign(method, path, body),
+      };
       if (body !== undefined) {
         headers['content-type'] = 'application/json';
         headers['content-length'] = Buffer.byteLength(body);

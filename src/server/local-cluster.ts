@@ -1,7 +1,7 @@
 /**
  * A local cluster of real node processes on 127.0.0.1 (tests and benchmarks): picks free ports (outside the
- * ephemeral range), writes one config file per node, spawns `node dist/src/server/main.js --config ...` and
- * kills children by PID.
+ * ephemeral range), creates the cluster secret `<dir>/cluster.secret` unless given one, writes one config
+ * file per node, spawns `node dist/src/server/main.js --config ...` and kills children by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import type { LogLevel } from '../cli/config.js';
 import type { ConfigFile } from './config.js';
 import { untilListening } from './child.js';
 import { freeNodePort } from '../net/ports.js';
+import { ensureSecretFile } from '../net/peer-auth.js';
 
 export interface LocalClusterOptions {
   readonly nodes: number;
@@ -31,6 +32,8 @@ export interface LocalClusterOptions {
   readonly chatLoginsPerMinute?: number;
   readonly chatSessionTtlMs?: number;
   readonly chatPlantedBug?: 'reapply-after-restart';
+  /** The cluster secret every node gets (default: `<dir>/cluster.secret`, created if absent). */
+  readonly clusterSecretFile?: string;
 }
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
@@ -43,10 +46,14 @@ export class LocalCluster {
   readonly stderr = new Map<number, string>();
   /** Last lines of each node's stdout (its log). */
   readonly stdout = new Map<number, string>();
+  /** Each node's peer transport port. */
+  readonly raftPorts = new Map<number, number>();
 
   private constructor(
     readonly ids: readonly number[],
     private readonly nodeArgs: readonly string[],
+    /** The cluster secret file the nodes share (tests sign requests with it). */
+    readonly secretFile: string,
   ) {}
 
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
@@ -54,8 +61,9 @@ export class LocalCluster {
     const nodes: ConfigFile['nodes'] = [];
     for (const id of ids)
       nodes.push({ id, host: '127.0.0.1', raftPort: await freeNodePort(), httpPort: await freeNodePort() });
-    const c = new LocalCluster(ids, opts.nodeArgs ?? []);
     mkdirSync(opts.dir, { recursive: true });
+    const secretFile = ensureSecretFile(opts.clusterSecretFile ?? path.join(opts.dir, 'cluster.secret'));
+    const c = new LocalCluster(ids, opts.nodeArgs ?? [], secretFile);
     for (const n of nodes) {
       const file: ConfigFile = {
         id: n.id,
@@ -73,11 +81,13 @@ export class LocalCluster {
         chatLoginsPerMinute: opts.chatLoginsPerMinute,
         chatSessionTtlMs: opts.chatSessionTtlMs,
         chatPlantedBug: opts.chatPlantedBug,
+        clusterSecretFile: secretFile,
       };
       const cfgPath = path.join(opts.dir, `n${n.id}.json`);
       writeFileSync(cfgPath, JSON.stringify(file, null, 2));
       c.configs.set(n.id, cfgPath);
       c.urls.set(n.id, `http://127.0.0.1:${n.httpPort}`);
+      c.raftPorts.set(n.id, n.raftPort);
     }
     try {
       await Promise.all(ids.map((id) => c.startNode(id)));

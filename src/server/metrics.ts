@@ -4,6 +4,8 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
+import type { RefusalSample } from '../net/peer-auth.js';
+import { registerRefusalMetric } from '../net/peer-auth-http.js';
 import { LATENCY_BUCKETS, LatencyHistogram, type RaftHost } from './driver.js';
 import type { Forwarder } from './forward.js';
 
@@ -12,6 +14,8 @@ export interface MetricsSources {
   readonly forwarder: Forwarder;
   /** Storage statistics, e.g. `{fsyncs: n}` (whatever numeric fields the storage reports). */
   readonly storageStats: () => Record<string, unknown> | undefined;
+  /** Refused peer credentials (HTTP and transport), by channel and reason. */
+  readonly peerRefusals?: () => readonly RefusalSample[];
 }
 
 /** Per route and method: response counts by status and a latency histogram, kept in plain arrays. */
@@ -154,6 +158,7 @@ export class NodeMetrics {
     counter('quorumkv_snapshots_created_total', 'Snapshots taken', () => host.counters.snapshotsCreated);
     counter('quorumkv_snapshots_restored_total', 'Snapshots installed', () => host.counters.snapshotsRestored);
     counter('quorumkv_forwarded_requests_total', 'Requests forwarded to the leader', () => src.forwarder.forwarded);
+    registerRefusalMetric(r, src.peerRefusals ?? (() => []));
     counter('quorumkv_storage_fsyncs_total', 'fsync calls made by the storage', () => {
       const s = src.storageStats();
       const v = s?.fsyncs;

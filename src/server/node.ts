@@ -4,6 +4,8 @@
 import { randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { PeerAuth, isLoopbackHost, resolvePeerKeys } from '../net/peer-auth.js';
+import { installPeerAuth } from '../net/peer-auth-http.js';
 import { TcpTransport } from '../net/transport.js';
 import { RaftNode } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
@@ -12,7 +14,7 @@ import { Availability, registerAdminRoutes } from './admin.js';
 import type { AppName, RaftApp } from './app.js';
 import type { NodeConfig, ServerConfig } from './config.js';
 import { RaftHost } from './driver.js';
-import { Forwarder } from './forward.js';
+import { FORWARDED_HEADER, Forwarder } from './forward.js';
 import { createHttpServer, type Limits } from './http-common.js';
 import { NodeMetrics } from './metrics.js';
 import { kvApp } from './kv-app.js';
@@ -57,6 +59,13 @@ export function startRaftNode(config: NodeConfig | ServerConfig): Promise<Runnin
 
 async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promise<RunningNode> {
   const peers = [...cfg.peers.keys()].sort((a, b) => a - b);
+  const transportHost = cfg.peers.get(cfg.id)?.host ?? cfg.http.host;
+  // Before anything is opened: a node that may not run without a cluster secret refuses to start.
+  const { keys, warnings } = resolvePeerKeys({
+    secretFile: cfg.clusterSecretFile,
+    insecure: cfg.insecure,
+    listenHosts: [cfg.http.host, transportHost],
+  });
   if (cfg.storage !== 'memory') checkAppMarker(cfg.dataDir, appDef.name);
   const storage = await openStorage(cfg, peers);
   let opened;
@@ -68,11 +77,26 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
   }
   const applied = opened.applied;
 
+  const app = createHttpServer({
+    limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes },
+    logger: { level: cfg.logLevel },
+    ...(appDef.bodyLimit === undefined ? {} : { bodyLimit: appDef.bodyLimit(cfg) }),
+    ...(appDef.tooLarge === undefined ? {} : { tooLarge: appDef.tooLarge }),
+  });
+  const log = app.log;
   const transport = await TcpTransport.listen({
     id: cfg.id,
-    host: cfg.peers.get(cfg.id)?.host ?? cfg.http.host,
+    host: transportHost,
     port: cfg.peers.get(cfg.id)?.port ?? 0,
     peers: cfg.peers,
+    keys,
+    // Refused connections, failed handshakes, lost links.
+    log: {
+      debug: (m) => log.debug(m),
+      info: (m) => log.info(m),
+      warn: (m) => log.warn(m),
+      error: (m) => log.error(m),
+    },
   });
   const core = new RaftNode({
     id: cfg.id,
@@ -84,13 +108,15 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     applied,
     lazyCommitUpdates: true,
   });
-  const app = createHttpServer({
-    limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes },
-    logger: { level: cfg.logLevel },
-    ...(appDef.bodyLimit === undefined ? {} : { bodyLimit: appDef.bodyLimit(cfg) }),
-    ...(appDef.tooLarge === undefined ? {} : { tooLarge: appDef.tooLarge }),
+  for (const w of warnings) log.warn(w);
+  const auth = new PeerAuth({
+    id: String(cfg.id),
+    keys,
+    warn: (msg) => log.warn(msg),
+    adminNeedsCredential: !isLoopbackHost(cfg.http.host),
   });
-  const log = app.log;
+  // Forwarded requests (and /admin/* beyond loopback) need a valid peer credential.
+  installPeerAuth(app, auth, (req) => req.headers[FORWARDED_HEADER] !== undefined);
   const host = new RaftHost<R, C>({
     id: cfg.id,
     peers,
@@ -109,10 +135,15 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
   host.onLeaderChange((leader, role) => log.info({ leader, role }, 'leadership changed'));
 
   const peerHttp = cfg.peerHttp.size > 0 ? cfg.peerHttp : new Map([[cfg.id, cfg.http]]);
-  const forwarder = new Forwarder(cfg.id, peerHttp);
+  const forwarder = new Forwarder(cfg.id, peerHttp, (method, url, body) => auth.signHeaders(method, url, body));
   const availability = new Availability(cfg.id, host, forwarder, cfg.tickMs);
   const stats = () => storageStats(storage);
-  const metrics = new NodeMetrics({ host, forwarder, storageStats: stats });
+  const metrics = new NodeMetrics({
+    host,
+    forwarder,
+    storageStats: stats,
+    peerRefusals: () => [...auth.refusals.snapshot(), ...transport.stats().authRefused],
+  });
   metrics.install(app);
 
   const limits: Limits = { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes };

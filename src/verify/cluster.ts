@@ -4,7 +4,8 @@
  *
  * Node i's config names, for every other node j, the proxy of link i->j as j's address: both the Raft
  * transport port and the HTTP port used for forwarding to the leader. Node i itself listens on its real
- * ports, which clients use directly. Data directories live under `dir` and survive restarts.
+ * ports, which clients use directly. Data directories live under `dir` and survive restarts; the nodes share
+ * the cluster secret `<dir>/cluster.secret` (the proxies relay its handshakes and signed requests unchanged).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import type { ConfigFile } from '../server/config.js';
 import { LinkProxy, type LinkMode } from './proxy.js';
 import { untilListening } from '../server/child.js';
 import { freeNodePort } from '../net/ports.js';
+import { ensureSecretFile } from '../net/peer-auth.js';
 
 export interface VerifyClusterOptions {
   readonly nodes: number;
@@ -80,6 +82,7 @@ export class VerifyCluster {
       this.httpPorts.set(id, await freeNodePort());
     }
     mkdirSync(opts.dir, { recursive: true });
+    const clusterSecretFile = ensureSecretFile(path.join(opts.dir, 'cluster.secret'));
     for (const from of this.ids) {
       const nodes: ConfigFile['nodes'] = [];
       for (const to of this.ids) {
@@ -103,6 +106,7 @@ export class VerifyCluster {
         requestTimeoutMs: opts.requestTimeoutMs,
         snapshotThreshold: opts.snapshotThreshold,
         logLevel: 'error',
+        clusterSecretFile,
         app: opts.app,
         chatLoginsPerMinute: opts.chatLoginsPerMinute,
         chatPlantedBug: opts.chatPlantedBug,

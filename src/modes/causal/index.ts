@@ -7,6 +7,7 @@
 import { buildCausalApp } from './server.js';
 import { CausalReplica, type CausalReplicaOptions } from './replica.js';
 import { isSocketAddress, splitAddress } from './peers.js';
+import { openPeerAuth } from '../common/credentials.js';
 
 export type { CausalReplicaOptions, CausalTunables } from './replica.js';
 export { DEPENDENCY_ERROR } from './replica.js';
@@ -25,13 +26,13 @@ export interface CausalReplicaHandle {
 export async function startCausalReplica(opts: CausalReplicaOptions): Promise<CausalReplicaHandle> {
   if (!isSocketAddress(opts.socketAddress)) throw new Error(`invalid socket address: ${opts.socketAddress}`);
   for (const a of opts.view) if (!isSocketAddress(a)) throw new Error(`invalid view address: ${a}`);
-  const node = new CausalReplica(opts);
+  const { host, port } = splitAddress(opts.socketAddress);
+  const node = new CausalReplica(opts, openPeerAuth(opts.socketAddress, host, opts));
   const app = buildCausalApp(
     node,
     { maxKeyChars: opts.maxKeyChars ?? 50, maxValueBytes: opts.maxValueBytes ?? 1024 * 1024 },
     opts.logger ?? false,
   );
-  const { host, port } = splitAddress(opts.socketAddress);
   await app.listen({ host, port });
   await node.join();
   node.start();
@@ -77,7 +78,8 @@ export interface CausalNodeConfigLike {
 
 /**
  * Starter for `quorumkv serve --mode causal`: the socket address is the node's HTTP address and the view its
- * known HTTP addresses; `SOCKET_ADDRESS` / `VIEW` in the environment take precedence, as the contract asks.
+ * known HTTP addresses; `SOCKET_ADDRESS` / `VIEW` in the environment take precedence, as the contract asks,
+ * and `QKV_CLUSTER_SECRET_FILE` / `QKV_INSECURE` apply when the tunables do not say.
  */
 export async function startCausalNode(
   cfg: CausalNodeConfigLike,
@@ -93,6 +95,8 @@ export async function startCausalNode(
     : fromConfig;
   return startCausalReplica({
     maxValueBytes: cfg.maxValueBytes,
+    clusterSecretFile: env.QKV_CLUSTER_SECRET_FILE || undefined,
+    insecure: env.QKV_INSECURE === '1' || env.QKV_INSECURE === 'true',
     ...tunables,
     socketAddress,
     view: view.length > 0 ? view : [socketAddress],

@@ -8,6 +8,8 @@
  *   --peer-timeout-ms / QKV_CAUSAL_PEER_TIMEOUT_MS internal request timeout, default 500
  *   --fail-threshold / QKV_CAUSAL_FAIL_THRESHOLD   failed exchanges before a peer leaves the view, default 3
  *   --dependency-wait-ms / QKV_CAUSAL_DEP_WAIT_MS  wait for missing dependencies before a 503, default 500
+ *   --cluster-secret-file / QKV_CLUSTER_SECRET_FILE the cluster secret every replica shares (docs/security.md)
+ *   --insecure / QKV_INSECURE=1                    run without a secret although listening beyond loopback
  * Test only: QKV_CAUSAL_SKIP_DEPS=1 together with NODE_ENV=test plants a bug (no dependency check).
  * Prints `causal replica listening on http://IP:PORT` once it serves; SIGTERM/SIGINT stop it.
  */
@@ -31,6 +33,8 @@ async function main(): Promise<void> {
       'peer-timeout-ms': { type: 'string' },
       'fail-threshold': { type: 'string' },
       'dependency-wait-ms': { type: 'string' },
+      'cluster-secret-file': { type: 'string' },
+      insecure: { type: 'boolean' },
       verbose: { type: 'boolean' },
     },
   });
@@ -53,6 +57,8 @@ async function main(): Promise<void> {
     dependencyWaitMs: num(values['dependency-wait-ms'], env.QKV_CAUSAL_DEP_WAIT_MS, 'dependency wait'),
     logger: values.verbose ?? false,
     unsafeSkipDependencyCheck: env.NODE_ENV === 'test' && env.QKV_CAUSAL_SKIP_DEPS === '1',
+    clusterSecretFile: values['cluster-secret-file'] ?? (env.QKV_CLUSTER_SECRET_FILE || undefined),
+    insecure: values.insecure === true || env.QKV_INSECURE === '1' || env.QKV_INSECURE === 'true',
   });
   // One JSON line, as the other modes print it (spawners wait for it); it also reads as prose.
   const message = `causal replica listening on ${handle.url}`;

@@ -1,7 +1,9 @@
 /**
  * Internal traffic between causal replicas: small JSON POST/PUT/DELETE requests with a short timeout, so a
- * request never waits long on an unreachable peer, and the view with per-peer health bookkeeping.
+ * request never waits long on an unreachable peer, and the view with per-peer health bookkeeping. Every
+ * internal request carries the replica's peer credential (src/net/peer-auth.ts) when it has a secret.
  */
+import type { SignHeaders } from '../../net/peer-auth.js';
 
 /** Header naming the sending replica on internal requests (used to simulate partitions). */
 export const FROM_HEADER = 'x-qkv-from';
@@ -19,12 +21,14 @@ export async function peerRequest(
   path: string,
   body: unknown,
   timeoutMs: number,
+  sign?: SignHeaders,
 ): Promise<PeerReply | undefined> {
   try {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
     const res = await fetch(`http://${peer}${path}`, {
       method,
-      headers: { 'content-type': 'application/json', [FROM_HEADER]: self },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { 'content-type': 'application/json', [FROM_HEADER]: self, ...sign?.(method, path, payload) },
+      body: payload,
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();

@@ -2,6 +2,7 @@
  * One causal replica's behaviour apart from HTTP routing: startup (announce, copy the store), the peer loop
  * (health checks + anti-entropy), write broadcast, failure simulation and the client dependency check.
  */
+import { PeerAuth } from '../../net/peer-auth.js';
 import { leq, parseClock, type VectorClock } from './clock.js';
 import { peerRequest, View } from './peers.js';
 import { CausalState, parseWrite, type Write } from './state.js';
@@ -26,6 +27,10 @@ export interface CausalTunables {
    * checker must catch. Never set it in production.
    */
   readonly unsafeSkipDependencyCheck?: boolean;
+  /** The cluster secret file every replica shares (peer credentials, see ../common/credentials.ts). */
+  readonly clusterSecretFile?: string;
+  /** Run without a secret although listening beyond loopback. */
+  readonly insecure?: boolean;
 }
 
 export interface CausalReplicaOptions extends CausalTunables {
@@ -55,12 +60,15 @@ export class CausalReplica {
   /** Identifies this process's lifetime: peers notice a restart (and its lost memory) when it changes. */
   readonly incarnation = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
   readonly counters = { broadcasts: 0, broadcastFailures: 0, syncs: 0, syncFailures: 0, dependency503: 0 };
+  /** Signs what this replica sends to its peers, verifies what they send (peer credentials). */
+  readonly auth: PeerAuth;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly waiters = new Set<() => void>();
 
-  constructor(opts: CausalReplicaOptions) {
+  constructor(opts: CausalReplicaOptions, auth?: PeerAuth) {
     this.self = opts.socketAddress;
+    this.auth = auth ?? PeerAuth.insecure(opts.socketAddress);
     this.state = new CausalState(this.self);
     this.view = new View(this.self, opts.view);
     this.syncIntervalMs = opts.syncIntervalMs ?? 1000;
@@ -74,9 +82,7 @@ export class CausalReplica {
   async join(): Promise<void> {
     this.ready = false;
     const peers = this.view.knownPeers().filter((p) => !this.blocked.has(p));
-    await Promise.all(
-      peers.map((p) => peerRequest(this.self, p, 'PUT', '/view', { 'socket-address': this.self }, this.peerTimeoutMs)),
-    );
+    await Promise.all(peers.map((p) => this.send(p, 'PUT', '/view', { 'socket-address': this.self })));
     await Promise.all(peers.map((p) => this.exchange(p)));
     this.ready = true;
   }
@@ -115,14 +121,10 @@ export class CausalReplica {
     let ok = false;
     try {
       if (!this.blocked.has(peer) && !this.failed) {
-        const reply = await peerRequest(
-          this.self,
-          peer,
-          'POST',
-          '/internal/sync',
-          { vc: h.needFull ? {} : this.state.clock(), inc: this.incarnation },
-          this.peerTimeoutMs,
-        );
+        const reply = await this.send(peer, 'POST', '/internal/sync', {
+          vc: h.needFull ? {} : this.state.clock(),
+          inc: this.incarnation,
+        });
         if (reply !== undefined && reply.status === 200 && !this.failed && !this.blocked.has(peer)) {
           const full = h.needFull;
           ok = this.mergeReply(reply.body);
@@ -144,7 +146,7 @@ export class CausalReplica {
       if (h.failures >= this.failThreshold && !this.failed && this.view.remove(peer)) {
         for (const p of this.view.peers()) {
           if (this.blocked.has(p)) continue;
-          void peerRequest(this.self, p, 'DELETE', '/view', { 'socket-address': peer }, this.peerTimeoutMs);
+          void this.send(p, 'DELETE', '/view', { 'socket-address': peer });
         }
       }
     }
@@ -171,10 +173,17 @@ export class CausalReplica {
     for (const p of this.view.peers()) {
       if (this.blocked.has(p)) continue;
       this.counters.broadcasts++;
-      void peerRequest(this.self, p, 'POST', '/internal/replicate', { write: w }, this.peerTimeoutMs).then((r) => {
+      void this.send(p, 'POST', '/internal/replicate', { write: w }).then((r) => {
         if (r === undefined || r.status !== 200) this.counters.broadcastFailures++;
       });
     }
+  }
+
+  /** One signed internal request to a peer; undefined on a network error or timeout. */
+  private send(peer: string, method: 'POST' | 'PUT' | 'DELETE', path: string, body: unknown) {
+    return peerRequest(this.self, peer, method, path, body, this.peerTimeoutMs, (m, p, b) =>
+      this.auth.signHeaders(m, p, b),
+    );
   }
 
   /** A write from a peer's broadcast. */

@@ -12,6 +12,7 @@ import {
   unavailable,
   type Limits,
 } from '../../server/http-common.js';
+import { installPeerAuth, refusalMetricLines } from '../../net/peer-auth-http.js';
 import { merge, parseClock, type VectorClock } from './clock.js';
 import { FROM_HEADER, isSocketAddress } from './peers.js';
 import { DEPENDENCY_ERROR, type CausalReplica } from './replica.js';
@@ -68,6 +69,16 @@ export function buildCausalApp(
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJson);
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('*', { parseAs: 'string' }, parseJson);
+
+  // Peer credentials: the internal routes always; a view change sent by a replica (it names itself in
+  // x-qkv-from) too. A client's PUT / DELETE /view stays open, as the contract has it.
+  installPeerAuth(
+    app,
+    node.auth,
+    (req, path) =>
+      path.startsWith('/internal/') ||
+      (path === '/view' && req.method !== 'GET' && req.headers[FROM_HEADER] !== undefined),
+  );
 
   const clientGuard = (): void => {
     if (node.failed) throw unavailable('Node is failed');
@@ -225,6 +236,7 @@ export function buildCausalApp(
       '# HELP qkv_causal_dependency_unavailable_total Requests answered 503 for missing dependencies.',
       '# TYPE qkv_causal_dependency_unavailable_total counter',
       `qkv_causal_dependency_unavailable_total ${c.dependency503}`,
+      ...refusalMetricLines(node.auth.refusals.snapshot()),
     ];
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });

@@ -8,6 +8,28 @@ export interface OptionSpec {
   readonly flag: string;
   readonly env?: string;
   readonly description: string;
+  /** A switch without a value (`--flag`; the variable is true/false, 1/0...). */
+  readonly boolean?: boolean;
+}
+
+/** The peer credential options of every mode's node (see credentials.ts). */
+export const CREDENTIAL_SPECS: readonly OptionSpec[] = [
+  {
+    flag: 'cluster-secret-file',
+    env: 'QKV_CLUSTER_SECRET_FILE',
+    description: 'the cluster secret file every node shares (peer credentials)',
+  },
+  {
+    flag: 'insecure',
+    env: 'QKV_INSECURE',
+    description: 'run without a cluster secret although listening beyond loopback',
+    boolean: true,
+  },
+];
+
+/** The credential options as the node starters take them. */
+export function credentialArgs(args: ArgReader): { clusterSecretFile?: string; insecure: boolean } {
+  return { clusterSecretFile: args.string('cluster-secret-file'), insecure: args.flag('insecure') };
 }
 
 export class ArgReader {
@@ -19,7 +41,7 @@ export class ArgReader {
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     const options: Record<string, { type: 'string' } | { type: 'boolean' }> = { help: { type: 'boolean' } };
-    for (const s of specs) options[s.flag] = { type: 'string' };
+    for (const s of specs) options[s.flag] = { type: s.boolean === true ? 'boolean' : 'string' };
     this.values = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true }).values as Record<
       string,
       string | boolean | undefined
@@ -41,6 +63,14 @@ export class ArgReader {
     const env = this.specs.find((s) => s.flag === flag)?.env;
     const e = env === undefined ? undefined : this.env[env];
     return e === undefined || e === '' ? undefined : e;
+  }
+
+  /** A boolean switch: the flag, else its environment variable (1/true/yes/on). */
+  flag(flag: string): boolean {
+    if (this.values[flag] === true) return true;
+    const env = this.specs.find((s) => s.flag === flag)?.env;
+    const e = env === undefined ? undefined : this.env[env];
+    return e !== undefined && ['1', 'true', 'yes', 'on'].includes(e.trim().toLowerCase());
   }
 
   number(flag: string): number | undefined {

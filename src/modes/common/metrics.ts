@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { RefusalSample } from '../../net/peer-auth.js';
+import { registerRefusalMetric } from '../../net/peer-auth-http.js';
 
 /** Per-node Prometheus metrics for the quorum and eventual modes (one registry per node, so tests can run many). */
 export class ModeMetrics {
@@ -12,6 +14,8 @@ export class ModeMetrics {
   constructor(
     private readonly mode: string,
     keyCount: () => number,
+    /** Refused peer credentials, by channel and reason. */
+    peerRefusals: () => readonly RefusalSample[] = () => [],
   ) {
     this.registry.setDefaultLabels({ mode });
     const registers = [this.registry];
@@ -33,6 +37,7 @@ export class ModeMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    registerRefusalMetric(this.registry, peerRefusals);
     this.keys = new Gauge({
       name: 'quorumkv_keys',
       help: 'Live keys held by this node',

@@ -11,6 +11,8 @@
  *   to reach a live peer before it serves anyway, default 3000), `minDelay` / `maxDelay` (optional simulated
  *   one-way delay before each push, ms, default 0), `batchSize` (default 1000).
  * - `limits` (key/value size limits), `logger` (Fastify/pino logging, default off).
+ * - `clusterSecretFile` / `insecure`: peer credentials (see ../common/credentials.ts). `/replicate` and
+ *   `/sync/*` then require a peer's signature, and this replica signs everything it sends.
  */
 import type { FastifyInstance } from 'fastify';
 import {
@@ -26,11 +28,13 @@ import { SimulatedDelay, sleep } from '../common/delay.js';
 import { FailureGate } from '../common/gate.js';
 import { ModeMetrics } from '../common/metrics.js';
 import { PeerError } from '../common/peer-client.js';
+import { openPeerAuth, type CredentialOptions } from '../common/credentials.js';
+import { installPeerAuth } from '../../net/peer-auth-http.js';
 import { Replica, type RoundResult } from './replica.js';
 import { parseWireEntry } from './store.js';
 import type { RunningNode } from '../common/running-node.js';
 
-export interface EventualNodeOptions {
+export interface EventualNodeOptions extends CredentialOptions {
   readonly id?: string;
   readonly host?: string;
   readonly port?: number;
@@ -59,8 +63,14 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
   let id = opts.id ?? '';
   const aeInterval = opts.antiEntropyIntervalMs ?? 1000;
   const catchUpTimeoutMs = opts.catchUpTimeoutMs ?? 3000;
+  const auth = openPeerAuth(id || `replica@${host}`, host, opts);
   const app = createHttpServer({ limits, logger: opts.logger ?? false });
-  const metrics: ModeMetrics = new ModeMetrics(MODE, (): number => replica.store.liveCount);
+  installPeerAuth(app, auth, (_req, path) => path === '/replicate' || path.startsWith('/sync/'));
+  const metrics: ModeMetrics = new ModeMetrics(
+    MODE,
+    (): number => replica.store.liveCount,
+    () => auth.refusals.snapshot(),
+  );
   const replica: Replica = new Replica(
     {
       nodeId: id,
@@ -71,6 +81,7 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
       tombstoneTtlMs: opts.tombstoneTtlMs ?? 24 * 3600 * 1000,
       batchSize: opts.batchSize ?? 1000,
       isFailed: () => gate.failed,
+      sign: auth.signHeaders.bind(auth),
     },
     metrics,
   );
@@ -193,7 +204,10 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
   const address = await app.listen({ host, port: opts.port ?? 0 });
   const port = Number(new URL(address).port);
   const url = `http://${host}:${port}`;
-  if (id === '') id = `replica-${port}`;
+  if (id === '') {
+    id = `replica-${port}`;
+    auth.setId(id);
+  }
   replica.clock.setNode(id);
   metrics.setNodeId(id);
   await gate.recover();

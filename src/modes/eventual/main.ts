@@ -4,7 +4,7 @@
  * --peers 127.0.0.1:8101,127.0.0.1:8102`. Prints `{"listening": url, ...}` on stdout once it serves.
  * See docs/eventual.md.
  */
-import { ArgReader, announceAndHandleSignals } from '../common/cli-args.js';
+import { ArgReader, CREDENTIAL_SPECS, announceAndHandleSignals, credentialArgs } from '../common/cli-args.js';
 import { parseUrlList } from '../common/layout.js';
 import { startEventualNode } from './index.js';
 
@@ -20,6 +20,7 @@ const specs = [
   { flag: 'buckets', env: 'DIGEST_BUCKETS', description: 'anti-entropy digest buckets (256)' },
   { flag: 'min-delay', env: 'MIN_DELAY', description: 'simulated push delay lower bound, ms (0)' },
   { flag: 'max-delay', env: 'MAX_DELAY', description: 'simulated push delay upper bound, ms (0)' },
+  ...CREDENTIAL_SPECS,
 ];
 
 async function main(): Promise<void> {
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
     buckets: args.number('buckets'),
     minDelay: args.number('min-delay'),
     maxDelay: args.number('max-delay'),
+    ...credentialArgs(args),
   });
   announceAndHandleSignals({ listening: node.url, node_id: node.id, mode: 'eventual', role: 'replica' }, () =>
     node.close(),

@@ -1,3 +1,4 @@
+import type { SignHeaders } from '../../net/peer-auth.js';
 import { HttpError } from '../../server/http-common.js';
 import { SimulatedDelay } from '../common/delay.js';
 import type { ModeMetrics } from '../common/metrics.js';
@@ -18,6 +19,8 @@ export interface ReplicaOptions {
   readonly batchSize: number;
   /** True while this node is marked failed: it then sends nothing. */
   readonly isFailed: () => boolean;
+  /** Signs each request to a peer with the cluster secret (peer credentials). */
+  readonly sign?: SignHeaders;
 }
 
 export interface RoundResult {
@@ -225,7 +228,7 @@ export class Replica {
   private async call<T>(peer: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
     const info = this.peerInfo.get(peer);
     try {
-      const res = await postJson<T>(`${peer}${path}`, body, timeoutMs);
+      const res = await postJson<T>(`${peer}${path}`, body, timeoutMs, this.opts.sign);
       if (res.status !== 200) {
         const err = (res.body as { error?: unknown } | undefined)?.error;
         throw new PeerError(`${peer}${path}`, `status ${res.status}${typeof err === 'string' ? `: ${err}` : ''}`);

@@ -11,6 +11,9 @@
  *   `writeTimeoutMs` (default 2000), `replicateTimeoutMs` (default 1000), `repairIntervalMs` (default 300).
  * - follower: `leaderUrl` (required), `leaderId` (default `leader`), `catchUpTimeoutMs` (default 5000).
  * - `limits` (key/value size limits), `logger` (Fastify/pino logging, default off).
+ * - `clusterSecretFile` / `insecure`: peer credentials (see ../common/credentials.ts). `/replicate` then
+ *   requires the leader's signature; the leader signs everything it sends to followers and the followers
+ *   their catch-up requests.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import {
@@ -27,11 +30,13 @@ import { SimulatedDelay, sleep } from '../common/delay.js';
 import { FailureGate } from '../common/gate.js';
 import { ModeMetrics } from '../common/metrics.js';
 import { getJson } from '../common/peer-client.js';
+import { openPeerAuth, type CredentialOptions } from '../common/credentials.js';
+import { installPeerAuth } from '../../net/peer-auth-http.js';
 import { QuorumReplicator } from './leader.js';
 import { VersionedStore, parseWireRecord, recordOf } from './store.js';
 import type { RunningNode } from '../common/running-node.js';
 
-export interface QuorumNodeOptions {
+export interface QuorumNodeOptions extends CredentialOptions {
   readonly role: 'leader' | 'follower';
   readonly id?: string;
   readonly host?: string;
@@ -78,10 +83,17 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
     opts.minDelay ?? envNumber('MIN_DELAY') ?? 0.1,
     opts.maxDelay ?? envNumber('MAX_DELAY') ?? 1,
   );
+  let id = opts.id ?? (isLeader ? 'leader' : '');
+  const auth = openPeerAuth(id || `follower@${host}`, host, opts);
+  const sign = auth.signHeaders.bind(auth);
   const store = new VersionedStore();
   const app = createHttpServer({ limits, logger: opts.logger ?? false });
-  let id = opts.id ?? (isLeader ? 'leader' : '');
-  const metrics = new ModeMetrics(MODE, () => store.liveCount);
+  installPeerAuth(app, auth, (_req, path) => path === '/replicate');
+  const metrics = new ModeMetrics(
+    MODE,
+    () => store.liveCount,
+    () => auth.refusals.snapshot(),
+  );
   const leaderUrl = opts.leaderUrl ?? '';
   const leaderId = opts.leaderId ?? 'leader';
 
@@ -100,6 +112,7 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
           replicateTimeoutMs: opts.replicateTimeoutMs ?? 1000,
           repairIntervalMs: opts.repairIntervalMs ?? 300,
           isFailed: () => gate.failed,
+          sign,
         },
         metrics,
       )
@@ -117,7 +130,11 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
       for (const src of sources) {
         if (synced.includes(src)) continue;
         try {
-          const res = await getJson<{ data?: Record<string, unknown> }>(`${src}/data?tombstones=1`, DATA_TIMEOUT_MS);
+          const res = await getJson<{ data?: Record<string, unknown> }>(
+            `${src}/data?tombstones=1`,
+            DATA_TIMEOUT_MS,
+            sign,
+          );
           if (res.status !== 200 || res.body?.data === undefined) throw new Error(`status ${res.status}`);
           for (const [key, r] of Object.entries(res.body.data)) {
             store.apply(key, recordOf(parseWireRecord({ ...(r as object), key })));
@@ -255,7 +272,10 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
   const address = await app.listen({ host, port: opts.port ?? 0 });
   const port = Number(new URL(address).port);
   const url = `http://${host}:${port}`;
-  if (id === '') id = `follower-${port}`;
+  if (id === '') {
+    id = `follower-${port}`;
+    auth.setId(id);
+  }
   metrics.setNodeId(id);
   await gate.recover();
 

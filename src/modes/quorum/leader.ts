@@ -1,3 +1,4 @@
+import type { SignHeaders } from '../../net/peer-auth.js';
 import { SimulatedDelay } from '../common/delay.js';
 import { PeerError, postJson } from '../common/peer-client.js';
 import type { ModeMetrics } from '../common/metrics.js';
@@ -15,6 +16,8 @@ export interface ReplicationOptions {
   readonly repairIntervalMs: number;
   /** True while the leader itself is marked failed: it then sends nothing. */
   readonly isFailed: () => boolean;
+  /** Signs each replication request with the cluster secret (peer credentials). */
+  readonly sign?: SignHeaders;
 }
 
 export interface WriteOutcome {
@@ -60,7 +63,7 @@ export class FollowerLink {
       return false;
     }
     try {
-      const res = await postJson(`${this.url}/replicate`, rec, this.opts.replicateTimeoutMs);
+      const res = await postJson(`${this.url}/replicate`, rec, this.opts.replicateTimeoutMs, this.opts.sign);
       if (res.status !== 200) throw new PeerError(this.url, `status ${res.status}`);
       this.markUp();
       this.acked++;
@@ -123,7 +126,12 @@ export class FollowerLink {
           if (batch.length >= REPAIR_BATCH) break;
         }
         if (batch.length === 0) break;
-        const res = await postJson(`${this.url}/replicate`, { entries: batch }, this.opts.replicateTimeoutMs * 2);
+        const res = await postJson(
+          `${this.url}/replicate`,
+          { entries: batch },
+          this.opts.replicateTimeoutMs * 2,
+          this.opts.sign,
+        );
         if (res.status !== 200) throw new PeerError(this.url, `status ${res.status}`);
         this.markUp();
         this.metrics.replication.inc({ outcome: 'repair' });

@@ -4,7 +4,7 @@
  * 127.0.0.1:8001,127.0.0.1:8002` or `--role follower --port 8001 --leader 127.0.0.1:8000`.
  * Prints `{"listening": url, ...}` on stdout once it serves. See docs/quorum.md.
  */
-import { ArgReader, announceAndHandleSignals } from '../common/cli-args.js';
+import { ArgReader, CREDENTIAL_SPECS, announceAndHandleSignals, credentialArgs } from '../common/cli-args.js';
 import { normalizeUrl, parseUrlList } from '../common/layout.js';
 import { startQuorumNode } from './index.js';
 
@@ -21,6 +21,7 @@ const specs = [
   { flag: 'write-timeout', env: 'WRITE_TIMEOUT_MS', description: 'wait for W acks before 503, ms (2000)' },
   { flag: 'replicate-timeout', env: 'REPLICATE_TIMEOUT_MS', description: 'one replication request, ms (1000)' },
   { flag: 'repair-interval', env: 'REPAIR_INTERVAL_MS', description: 're-send missed keys every, ms (300)' },
+  ...CREDENTIAL_SPECS,
 ];
 
 async function main(): Promise<void> {
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
     writeTimeoutMs: args.number('write-timeout'),
     replicateTimeoutMs: args.number('replicate-timeout'),
     repairIntervalMs: args.number('repair-interval'),
+    ...credentialArgs(args),
   });
   announceAndHandleSignals({ listening: node.url, node_id: node.id, mode: 'quorum', role }, () => node.close());
 }
