@@ -121,12 +121,14 @@ export class CausalReplica {
     let ok = false;
     try {
       if (!this.blocked.has(peer) && !this.failed) {
+        // Whether this request asks for the whole store is decided now: a restart noticed while it is in
+        // flight sets needFull again, and the delta answered to this request must not clear it.
+        const full = h.needFull;
         const reply = await this.send(peer, 'POST', '/internal/sync', {
-          vc: h.needFull ? {} : this.state.clock(),
+          vc: full ? {} : this.state.clock(),
           inc: this.incarnation,
         });
         if (reply !== undefined && reply.status === 200 && !this.failed && !this.blocked.has(peer)) {
-          const full = h.needFull;
           ok = this.mergeReply(reply.body);
           if (ok && full) h.needFull = false;
           if (ok) this.noteIncarnation(peer, (reply.body as Record<string, unknown>).inc);
