@@ -9,7 +9,8 @@
  *   clock, ms), `x-qkv-nonce` (`<incarnation>.<counter>`: 16 random hex digits fixed for the sender's process
  *   lifetime, then a per-process counter) and `x-qkv-signature`, the hex HMAC-SHA256 of
  *   `qkv-http-v1 \n METHOD \n path+query \n peer \n ts \n nonce \n hex sha256(body)`.
- * - A receiver refuses a timestamp more than `windowMs` (30 s) from its own clock, and a nonce it has seen:
+ * - A receiver refuses a timestamp more than `windowMs` (30 s) from its own clock or from before its own
+ *   start (its replay memory is not persisted), and a nonce it has seen:
  *   it keeps, per sender incarnation, the highest counter and a bitmap of the last 4096 counters below it
  *   (requests may arrive out of order), so memory stays bounded whatever the request rate.
  * - Every comparison of MACs is constant-time.
@@ -361,9 +362,16 @@ export function presentsCredential(h: IncomingHttpHeaders): boolean {
 
 const NONCE_RE = /^([0-9a-f]{16})\.([1-9][0-9]{0,14})$/;
 
+/**
+ * A verifier refuses requests signed more than this before it was created: its replay memory starts empty,
+ * so a request captured shortly before a node restarted must not be accepted by the new process.
+ */
+export const STARTUP_SLACK_MS = 2_000;
+
 /** Checks signed internal requests: headers first (no body needed), then the MAC and the nonce. */
 export class RequestVerifier {
   private readonly replay: ReplayGuard;
+  private readonly notBefore: number;
 
   constructor(
     private readonly keys: PeerKeys,
@@ -371,6 +379,7 @@ export class RequestVerifier {
     private readonly now: () => number = Date.now,
   ) {
     this.replay = new ReplayGuard(windowMs);
+    this.notBefore = now() - STARTUP_SLACK_MS;
   }
 
   /** Verdict on the headers alone: missing, malformed or stale credentials are refused before the body is read. */
@@ -386,7 +395,10 @@ export class RequestVerifier {
     if (!/^\d{1,16}$/.test(ts) || !NONCE_RE.test(nonce) || !/^[\x21-\x7e]{1,256}$/.test(peer)) {
       return { ok: false, status: 403, reason: 'malformed' };
     }
-    if (Math.abs(this.now() - Number(ts)) > this.windowMs) return { ok: false, status: 403, reason: 'stale' };
+    const t = Number(ts);
+    if (Math.abs(this.now() - t) > this.windowMs || t < this.notBefore) {
+      return { ok: false, status: 403, reason: 'stale' };
+    }
     return { ok: true, peer };
   }
 

@@ -53,6 +53,16 @@ test('a signed request verifies once; missing, malformed, stale, tampered and re
   assert.deepEqual(v.verify('GET', '/data', b, EMPTY_BODY_HASH), { ok: false, status: 403, reason: 'bad-signature' });
   // A bodyless request hashes as empty.
   assert.equal(v.verify('GET', '/data', signer.sign('GET', '/data'), EMPTY_BODY_HASH).ok, true);
+  // A verifier started later (a restarted node, its replay memory empty) refuses what was signed before it.
+  const captured = signer.sign('GET', '/data');
+  now += 5_000;
+  const restarted = new RequestVerifier(A, 30_000, clock);
+  assert.deepEqual(restarted.verify('GET', '/data', captured, EMPTY_BODY_HASH), {
+    ok: false,
+    status: 403,
+    reason: 'stale',
+  });
+  assert.equal(restarted.verify('GET', '/data', signer.sign('GET', '/data'), EMPTY_BODY_HASH).ok, true);
 });
 
 test('the replay window: out-of-order counters pass once, far-behind ones are refused, memory is bounded', () => {
