@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,8 +91,14 @@ test('cluster starts N nodes, reports ready, passes tunables, and stops them all
     await waitFor(() => c.lines.some((l) => l.startsWith('cluster ready: ')), 20_000, 'ready');
     const ready = c.lines.find((l) => l.startsWith('cluster ready: ')) as string;
     assert.equal(ready, `cluster ready: ${[0, 1, 2].map((i) => `http://127.0.0.1:${c.http + i}`).join(',')}`);
-    const file = JSON.parse(readFileSync(path.join(c.data, 'cluster.json'), 'utf8')) as { nodes: unknown[] };
+    const file = JSON.parse(readFileSync(path.join(c.data, 'cluster.json'), 'utf8')) as {
+      nodes: unknown[];
+      clusterSecretFile?: string;
+    };
     assert.equal(file.nodes.length, 3);
+    // Every node gets the cluster secret the cluster created (mode 0600, next to the config file).
+    assert.equal(file.clusterSecretFile, 'cluster.secret');
+    assert.equal(statSync(path.join(c.data, 'cluster.secret')).mode & 0o777, 0o600);
     const health = (await (await fetch(`http://127.0.0.1:${c.http + 1}/health`)).json()) as { args: string[] };
     assert.deepEqual(health.args.slice(0, 5), ['serve', '--config', path.join(c.data, 'cluster.json'), '--id', '2']);
     assert.ok(health.args.join(' ').includes('--tick-ms 20'));

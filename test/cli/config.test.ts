@@ -152,3 +152,20 @@ test('cluster files are validated; the local cluster file round-trips', () => {
   assert.throws(() => parseHostPort('h:70000', 'x'), /out of range/);
   assert.throws(() => parseAddressList('', 'x'), /empty/);
 });
+
+test('the cluster secret file and --insecure: flag, environment, config file (relative to it)', () => {
+  files['/etc/qkv/secure.json'] = JSON.stringify({ ...JSON.parse(FILE), clusterSecretFile: 'cluster.secret' });
+  const fromFile = parseServeConfig({ config: '/etc/qkv/secure.json', id: '1' }, {}, readFile).node;
+  assert.equal(fromFile.clusterSecretFile, '/etc/qkv/cluster.secret');
+  assert.equal(fromFile.insecure, false);
+  const env = { QKV_CLUSTER_SECRET_FILE: '/run/s', QKV_INSECURE: 'true' };
+  const fromEnv = parseServeConfig({ config: '/etc/qkv/secure.json', id: '1' }, env, readFile).node;
+  assert.equal(fromEnv.clusterSecretFile, '/run/s');
+  assert.equal(fromEnv.insecure, true);
+  const fromFlag = parseServeConfig({ id: '1', clusterSecretFile: 'rel/s', insecure: true }, env, readFile).node;
+  assert.equal(fromFlag.clusterSecretFile, path.resolve('rel/s'));
+  assert.equal(fromFlag.insecure, true);
+  assert.equal(parseServeConfig({ id: '1' }, {}, readFile).node.clusterSecretFile, undefined);
+  files['/etc/qkv/bad.json'] = JSON.stringify({ ...JSON.parse(FILE), clusterSecretFile: 7 });
+  assert.throws(() => parseServeConfig({ config: '/etc/qkv/bad.json', id: '1' }, {}, readFile), /clusterSecretFile/);
+});
