@@ -10,6 +10,7 @@ import { APPS, ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type 
 import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
 import { runServe } from './serve.js';
 import { addSecretCommands } from './secret.js';
+import { addCertsCommands } from './certs.js';
 import { addVerifyCommand } from './verify.js';
 
 export interface CliIO extends KvIO {
@@ -258,6 +259,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
     .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
 
   addSecretCommands(program, io);
+  addCertsCommands(program, io);
   addBenchCommand(program, io);
   addChatCommand(program, io);
   addVerifyCommand(program, io);
