@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dispatch, type DispatchContext, type Rendered } from '../server/dispatch.js';
 import type { RaftHost } from '../server/driver.js';
 import { HttpError, methodNotAllowed } from '../server/http-common.js';
-import { bearerToken, hashPassword, newToken, RateLimiter, sessionId, verifyPassword } from './auth.js';
+import { bearerToken, hashPassword, newToken, RateLimiter, sessionId, verifyPassword } from '../util/password.js';
 import { encodeChatCommand, type ChatCommand, type ChatResult } from './commands.js';
 import type { ChatStateMachine } from './state-machine.js';
 import type { StreamHub } from './stream.js';

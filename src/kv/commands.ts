@@ -7,7 +7,9 @@
  * - put and delete (the hot path) are a compact binary record, see `encodeKeyCommand`: the marker byte
  *   0xC1 (a byte msgpack never uses), the op, a flag byte, then length-prefixed UTF-8 strings and
  *   unsigned LEB128 integers;
- * - transactions are a msgpack map with short field names (`t`, `c`, `s`, `f`, values in `v`/`cv`).
+ * - transactions are a msgpack map with short field names (`t`, `c`, `s`, `f`, values in `v`/`cv`);
+ * - auth commands (users, roles, sessions, the enabled flag) and key commands made on behalf of a user
+ *   (`as-user`) are msgpack maps too, see `encodeAuthCommand`.
  *
  * `decodeCommand` tells them apart by the first byte, and accepts put/delete maps in the msgpack form
  * too (how logs written before the binary form hold them).
@@ -72,7 +74,70 @@ export interface TxnCommand {
   readonly requestId?: RequestId;
 }
 
+/** The commands on keys (the only ones before users and roles existed). */
 export type Command = PutCommand | DeleteCommand | TxnCommand;
+
+/** A role's right on the keys starting with `prefix` (`""`: every key). */
+export interface Permission {
+  readonly prefix: string;
+  readonly read: boolean;
+  readonly write: boolean;
+}
+
+/** A password as the log knows it: its scrypt salt and hash, computed on the leader before proposing. */
+export interface PasswordSecret {
+  readonly salt: Uint8Array;
+  readonly hash: Uint8Array;
+}
+
+/**
+ * A change to the users, roles, sessions or the enabled flag (see auth.ts). A user without `secret` has no
+ * password: it can only be authenticated by a client certificate whose CN is its name.
+ */
+export type AuthAction =
+  | { readonly kind: 'user-add'; readonly name: string; readonly secret?: PasswordSecret }
+  | { readonly kind: 'user-delete'; readonly name: string }
+  | { readonly kind: 'user-password'; readonly name: string; readonly secret?: PasswordSecret }
+  | { readonly kind: 'user-grant'; readonly name: string; readonly role: string }
+  | { readonly kind: 'user-revoke'; readonly name: string; readonly role: string }
+  | { readonly kind: 'role-add'; readonly name: string }
+  | { readonly kind: 'role-delete'; readonly name: string }
+  | { readonly kind: 'role-grant'; readonly name: string; readonly permission: Permission }
+  | { readonly kind: 'role-revoke'; readonly name: string; readonly prefix: string }
+  | { readonly kind: 'enable' }
+  | { readonly kind: 'disable' }
+  /** A bearer token issued to `name`: the log holds its SHA-256 (`session`), valid until `expires` (ms). */
+  | {
+      readonly kind: 'login';
+      readonly name: string;
+      readonly session: string;
+      readonly time: number;
+      readonly expires: number;
+    }
+  | { readonly kind: 'logout'; readonly session: string };
+
+/**
+ * A change to the auth state. `by` is the user the leader authenticated (absent when auth was off): when
+ * auth is on at apply time, management needs the root role (login and logout need no `by`).
+ */
+export interface AuthCommand {
+  readonly op: 'auth';
+  readonly action: AuthAction;
+  readonly by?: string;
+}
+
+/**
+ * A key command proposed on behalf of an authenticated user. When auth is on at apply time, the state
+ * machine checks the user's permissions again, so a revocation ordered before the write always wins.
+ */
+export interface AsUserCommand {
+  readonly op: 'as-user';
+  readonly user: string;
+  readonly command: Command;
+}
+
+/** Everything a log entry of the key-value store may hold. */
+export type LogCommand = Command | AuthCommand | AsUserCommand;
 
 type Wire = Record<string, unknown>;
 
@@ -89,8 +154,10 @@ function encodeOp(op: TxnOp): Wire {
 }
 
 /** Encodes a command as the bytes of a log entry. */
-export function encodeCommand(cmd: Command): Uint8Array {
-  if (cmd.op !== 'txn') return encodeKeyCommand(cmd);
+export function encodeCommand(cmd: LogCommand): Uint8Array {
+  if (cmd.op === 'put' || cmd.op === 'delete') return encodeKeyCommand(cmd);
+  if (cmd.op === 'auth') return encodeAuthCommand(cmd);
+  if (cmd.op === 'as-user') return pack({ t: 'u', u: cmd.user, c: encodeCommand(cmd.command) });
   const w: Wire = { t: 't' };
   w.c = cmd.compare.map((c) => ({ k: c.key, g: c.target, o: c.op, cv: JSON.stringify(c.value) }));
   w.s = cmd.success.map(encodeOp);
@@ -225,7 +292,7 @@ function parseJsonText(text: string, what: string): JsonValue {
   }
 }
 
-function decodeKeyCommand(bytes: Uint8Array): Command {
+function decodeKeyCommand(bytes: Uint8Array): PutCommand | DeleteCommand {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 3) fail('command is truncated');
   const op = buf[1];
@@ -348,8 +415,146 @@ function list<T>(w: Wire, field: string, each: (x: unknown) => T): T[] {
   return v.map(each);
 }
 
+/** Short names of the auth actions on the wire. */
+const AUTH_KINDS: Readonly<Record<AuthAction['kind'], string>> = {
+  'user-add': 'ua',
+  'user-delete': 'ud',
+  'user-password': 'up',
+  'user-grant': 'ug',
+  'user-revoke': 'ur',
+  'role-add': 'ra',
+  'role-delete': 'rd',
+  'role-grant': 'rg',
+  'role-revoke': 'rr',
+  enable: 'en',
+  disable: 'di',
+  login: 'li',
+  logout: 'lo',
+};
+const AUTH_KIND_OF = new Map(Object.entries(AUTH_KINDS).map(([k, v]) => [v, k as AuthAction['kind']]));
+
+/**
+ * Auth commands are msgpack maps: `t: "a"`, `a` the action's short name, `by` the acting user, then
+ * `n` name, `r` role, `s`/`h` salt and hash (bin), `p` prefix, `rd`/`wr` read/write, `sid` session hash,
+ * `tm` time, `ex` expiry. An as-user command is `{t: "u", u: user, c: <the key command's own bytes>}`.
+ */
+function encodeAuthCommand(cmd: AuthCommand): Uint8Array {
+  const a = cmd.action;
+  const w: Wire = { t: 'a', a: AUTH_KINDS[a.kind] };
+  if (cmd.by !== undefined) w.by = cmd.by;
+  switch (a.kind) {
+    case 'user-add':
+    case 'user-password':
+      w.n = a.name;
+      if (a.secret !== undefined) {
+        w.s = a.secret.salt;
+        w.h = a.secret.hash;
+      }
+      break;
+    case 'user-delete':
+    case 'role-add':
+    case 'role-delete':
+      w.n = a.name;
+      break;
+    case 'user-grant':
+    case 'user-revoke':
+      w.n = a.name;
+      w.r = a.role;
+      break;
+    case 'role-grant':
+      w.n = a.name;
+      w.p = a.permission.prefix;
+      w.rd = a.permission.read;
+      w.wr = a.permission.write;
+      break;
+    case 'role-revoke':
+      w.n = a.name;
+      w.p = a.prefix;
+      break;
+    case 'login':
+      w.n = a.name;
+      w.sid = a.session;
+      w.tm = a.time;
+      w.ex = a.expires;
+      break;
+    case 'logout':
+      w.sid = a.session;
+      break;
+    case 'enable':
+    case 'disable':
+      break;
+  }
+  return pack(w);
+}
+
+function bytes(w: Wire, field: string, what: string): Uint8Array {
+  const v = has(w, field) ? w[field] : undefined;
+  if (!(v instanceof Uint8Array)) fail(`${what} must be bytes`);
+  return v;
+}
+
+function bool(w: Wire, field: string, what: string): boolean {
+  const v = has(w, field) ? w[field] : undefined;
+  if (typeof v !== 'boolean') fail(`${what} must be a boolean`);
+  return v;
+}
+
+function decodeAuthAction(w: Wire): AuthAction {
+  const kind = AUTH_KIND_OF.get(str(w, 'a', 'auth action'));
+  const name = () => str(w, 'n', 'name');
+  const secret = (): { secret?: PasswordSecret } =>
+    has(w, 's') || has(w, 'h') ? { secret: { salt: bytes(w, 's', 'salt'), hash: bytes(w, 'h', 'hash') } } : {};
+  switch (kind) {
+    case 'user-add':
+    case 'user-password':
+      return { kind, name: name(), ...secret() };
+    case 'user-delete':
+    case 'role-add':
+    case 'role-delete':
+      return { kind, name: name() };
+    case 'user-grant':
+    case 'user-revoke':
+      return { kind, name: name(), role: str(w, 'r', 'role') };
+    case 'role-grant':
+      return {
+        kind,
+        name: name(),
+        permission: { prefix: str(w, 'p', 'prefix'), read: bool(w, 'rd', 'read'), write: bool(w, 'wr', 'write') },
+      };
+    case 'role-revoke':
+      return { kind, name: name(), prefix: str(w, 'p', 'prefix') };
+    case 'login':
+      return {
+        kind,
+        name: name(),
+        session: str(w, 'sid', 'session'),
+        time: nonNegInt(w.tm, 'time'),
+        expires: nonNegInt(w.ex, 'expiry'),
+      };
+    case 'logout':
+      return { kind, session: str(w, 'sid', 'session') };
+    case 'enable':
+    case 'disable':
+      return { kind };
+    default:
+      return fail('unknown auth action');
+  }
+}
+
+function decodeAuthCommand(w: Wire): AuthCommand {
+  const action = decodeAuthAction(w);
+  return has(w, 'by') ? { op: 'auth', action, by: str(w, 'by', 'acting user') } : { op: 'auth', action };
+}
+
+function decodeAsUser(w: Wire): AsUserCommand {
+  const user = str(w, 'u', 'user');
+  const inner = decodeCommand(bytes(w, 'c', 'inner command'));
+  if (inner.op === 'auth' || inner.op === 'as-user') fail('an as-user command wraps a key command');
+  return { op: 'as-user', user, command: inner };
+}
+
 /** Decodes and validates log-entry bytes; throws InvalidCommandError on anything malformed. */
-export function decodeCommand(bytes: Uint8Array): Command {
+export function decodeCommand(bytes: Uint8Array): LogCommand {
   if (bytes.length > 0 && bytes[0] === BINARY_MARKER) return decodeKeyCommand(bytes);
   let w: unknown;
   try {
@@ -373,6 +578,10 @@ export function decodeCommand(bytes: Uint8Array): Command {
         failure: list(w, 'f', decodeOp),
         ...rid,
       };
+    case 'a':
+      return decodeAuthCommand(w);
+    case 'u':
+      return decodeAsUser(w);
     default:
       return fail('unknown command type');
   }

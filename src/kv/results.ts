@@ -42,7 +42,17 @@ export type ApplyResult =
   /** The entry is not a valid command; nothing changed. */
   | { readonly kind: 'invalid'; readonly error: string }
   /** The request id is older than what its client session still remembers: it may or may not have been applied. */
-  | { readonly kind: 'expired-session'; readonly requestId: RequestId };
+  | { readonly kind: 'expired-session'; readonly requestId: RequestId }
+  /** Auth is on and the command carries no user, or one that no longer exists: nothing changed. */
+  | { readonly kind: 'unauthenticated' }
+  /** Auth is on and the command's user lacks a permission it needs: nothing changed. */
+  | { readonly kind: 'permission-denied' }
+  /** The outcome of an auth command: `result` on success, `error` otherwise, with its HTTP status. */
+  | { readonly kind: 'auth'; readonly status: number; readonly result?: string; readonly error?: string };
+
+/** The contract's answers to a request without valid credentials, and to one without the permission. */
+export const NOT_AUTHENTICATED = 'Not authenticated';
+export const PERMISSION_DENIED = 'Permission denied';
 
 export interface HttpRendering {
   readonly status: number;
@@ -88,6 +98,12 @@ function render(r: ApplyResult): { status: number; body: Record<string, unknown>
       return { status: 200, body: { succeeded: r.succeeded, revision: r.revision, results: r.results.map(opJson) } };
     case 'invalid':
       return { status: 400, body: { error: r.error } };
+    case 'unauthenticated':
+      return { status: 401, body: { error: NOT_AUTHENTICATED } };
+    case 'permission-denied':
+      return { status: 403, body: { error: PERMISSION_DENIED } };
+    case 'auth':
+      return { status: r.status, body: r.error !== undefined ? { error: r.error } : { result: r.result ?? 'ok' } };
     case 'expired-session':
       return {
         status: 409,

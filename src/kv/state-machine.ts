@@ -4,11 +4,14 @@
  * not reproduce. Replicas applying the same entries reach identical state, results and snapshot bytes.
  */
 import { pack, unpack } from '../util/msgpack.js';
+import { AuthState } from './auth.js';
 import {
   decodeCommand,
   InvalidCommandError,
+  type AsUserCommand,
   type Command,
   type Compare,
+  type LogCommand,
   type TxnOp,
   type WriteConditions,
 } from './commands.js';
@@ -19,7 +22,9 @@ import { DEFAULT_SESSION_LIMITS, SessionTable, type SessionLimits, type SessionS
 
 export type { ApplyResult, KeyRecord, TxnOpResult, WriteResult } from './results.js';
 
-const SNAPSHOT_FORMAT = 1;
+/** Format 2 adds the auth state; format 1 (no auth state: auth disabled, no users) is still read. */
+const SNAPSHOT_FORMAT = 2;
+const SNAPSHOT_FORMAT_V1 = 1;
 
 function conditionsHold(cur: KeyRecord | undefined, c: WriteConditions): boolean {
   if (c.ifVersion !== undefined) {
@@ -67,6 +72,7 @@ export class KvStateMachine {
   /** Every key, sorted by UTF-16 code units, maintained on create/delete for prefix listing. */
   private sortedKeys = new SortedKeys();
   private sessions: SessionTable;
+  private authState = new AuthState();
   private applied = 0;
 
   constructor(opts: KvStateMachineOptions = {}) {
@@ -86,6 +92,11 @@ export class KvStateMachine {
   /** Number of live client sessions (for status pages). */
   get sessionCount(): number {
     return this.sessions.clientCount;
+  }
+
+  /** Users, roles, sessions and the enabled flag (read-only outside `apply`). */
+  get auth(): AuthState {
+    return this.authState;
   }
 
   get(key: string): KeyRecord | undefined {
@@ -116,25 +127,47 @@ export class KvStateMachine {
    * A malformed entry changes nothing and yields `invalid`. `decoded`, when given, must be the command
    * `data` was encoded from (the proposer's own), which spares decoding it again.
    */
-  apply(index: number, data: Uint8Array, decoded?: Command): ApplyResult {
+  apply(index: number, data: Uint8Array, decoded?: LogCommand): ApplyResult {
     if (!Number.isSafeInteger(index) || index <= this.applied) {
       throw new Error(`apply(${index}) after applied index ${this.applied}: indexes must strictly increase`);
     }
     this.applied = index;
-    let cmd: Command;
+    let cmd: LogCommand;
     try {
       cmd = decoded ?? decodeCommand(data);
     } catch (e) {
       if (e instanceof InvalidCommandError) return { kind: 'invalid', error: e.message };
       throw e;
     }
+    if (cmd.op === 'auth') return this.authState.apply(index, cmd);
+    if (cmd.op === 'as-user') return this.applyAsUser(index, cmd);
     const id = cmd.requestId;
     if (id !== undefined) {
       const seen = this.sessions.lookup(id, index);
       if (seen.kind === 'duplicate') return seen.result;
       if (seen.kind === 'expired') return { kind: 'expired-session', requestId: { client: id.client, seq: id.seq } };
     }
-    const result = this.execute(index, cmd);
+    // With auth on, a key command must name its user (see applyAsUser).
+    const result: ApplyResult = this.authState.enabled ? { kind: 'unauthenticated' } : this.execute(index, cmd);
+    if (id !== undefined) this.sessions.record(id, index, result);
+    return result;
+  }
+
+  /** A key command on behalf of a user: its permissions are checked again here when auth is on. */
+  private applyAsUser(index: number, cmd: AsUserCommand): ApplyResult {
+    const inner = cmd.command;
+    const id = inner.requestId;
+    if (id !== undefined) {
+      const seen = this.sessions.lookup(id, index);
+      if (seen.kind === 'duplicate') return seen.result;
+      if (seen.kind === 'expired') return { kind: 'expired-session', requestId: { client: id.client, seq: id.seq } };
+    }
+    const auth = this.authState;
+    let result: ApplyResult;
+    if (!auth.enabled) result = this.execute(index, inner);
+    else if (auth.user(cmd.user) === undefined) result = { kind: 'unauthenticated' };
+    else if (!auth.permits(cmd.user, inner)) result = { kind: 'permission-denied' };
+    else result = this.execute(index, inner);
     if (id !== undefined) this.sessions.record(id, index, result);
     return result;
   }
@@ -187,8 +220,8 @@ export class KvStateMachine {
   }
 
   /**
-   * The whole state (keys, sessions, applied index) as msgpack bytes. Keys are written sorted and sessions
-   * in activity order, so equal states give equal bytes.
+   * The whole state (keys, sessions, auth, applied index) as msgpack bytes. Keys are written sorted,
+   * sessions in activity order and the auth tables sorted by name, so equal states give equal bytes.
    */
   snapshot(): Uint8Array {
     const keys: (string | number)[] = [];
@@ -196,7 +229,7 @@ export class KvStateMachine {
       const r = this.records.get(k) as KeyRecord;
       keys.push(k, JSON.stringify(r.value), r.version, r.revision, r.createRevision);
     }
-    return pack([SNAPSHOT_FORMAT, this.applied, keys, this.sessions.snapshot()]);
+    return pack([SNAPSHOT_FORMAT, this.applied, keys, this.sessions.snapshot(), this.authState.snapshot()]);
   }
 
   /** Replaces the whole state with a snapshot's. Throws (changing nothing) if the bytes are malformed. */
@@ -213,6 +246,7 @@ export class KvStateMachine {
     this.records = records;
     this.sortedKeys = SortedKeys.fromSorted(sorted);
     this.sessions = sessions;
+    this.authState = snap.auth;
     this.applied = snap.applied;
   }
 }
@@ -223,15 +257,23 @@ function bad(what: string): never {
 
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
 
-function decodeSnapshot(bytes: Uint8Array): { applied: number; records: KeyRecord[]; sessions: SessionSnapshot } {
+function decodeSnapshot(bytes: Uint8Array): {
+  applied: number;
+  records: KeyRecord[];
+  sessions: SessionSnapshot;
+  auth: AuthState;
+} {
   let raw: unknown;
   try {
     raw = unpack(bytes);
   } catch {
     bad('not msgpack');
   }
-  if (!Array.isArray(raw) || raw.length !== 4 || raw[0] !== SNAPSHOT_FORMAT) bad('unknown format');
-  const [, applied, keys, sessions] = raw as unknown[];
+  const v1 = Array.isArray(raw) && raw.length === 4 && raw[0] === SNAPSHOT_FORMAT_V1;
+  const v2 = Array.isArray(raw) && raw.length === 5 && raw[0] === SNAPSHOT_FORMAT;
+  if (!v1 && !v2) bad('unknown format');
+  const [, applied, keys, sessions, authRaw] = raw as unknown[];
+  const auth = v2 ? AuthState.restore(authRaw) : new AuthState();
   if (!isInt(applied) || applied < 0) bad('applied index');
   if (!Array.isArray(keys) || keys.length % 5 !== 0) bad('keys');
   const records: KeyRecord[] = [];
@@ -259,5 +301,5 @@ function decodeSnapshot(bytes: Uint8Array): { applied: number; records: KeyRecor
   for (const r of retired as unknown[]) {
     if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string' || !isInt(r[1])) bad('retired session');
   }
-  return { applied, records, sessions: sessions as SessionSnapshot };
+  return { applied, records, sessions: sessions as SessionSnapshot, auth };
 }

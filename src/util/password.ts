@@ -1,7 +1,7 @@
 /**
- * Credentials of the chat app: scrypt password hashes (computed on the leader before proposing, so no
- * password reaches the log), bearer tokens (the log and the database hold only their SHA-256), constant-time
- * comparison and a per-username login rate limit.
+ * Credentials shared by the chat app and the key-value store's users: scrypt password hashes (computed on
+ * the leader before proposing, so no password reaches the log), bearer tokens (the log and the state hold
+ * only their SHA-256), constant-time comparison and a per-name attempt rate limit.
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
