@@ -1,14 +1,19 @@
 /**
- * Benchmark of the linearizability checker on synthetic histories.
+ * Benchmark of the linearizability checker on synthetic histories and on a recorded one.
  *   npm run bench:check -- [ops] [keys] [processes] [timeoutRate]
- * Prints one line per case: the valid history, then the same history with one read corrupted.
+ * Prints one line per case: the valid history, then the same history with one read corrupted, then a read
+ * from the future injected; last, `results/verify/seed300-k16-prefix.jsonl.gz` (one key, 2,790 operations,
+ * 53 with unknown outcome, recorded by `quorumkv verify` under faults).
  */
-import { checkLinearizable, type HistoryEvent } from '../src/check/linearizability.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkLinearizable, parseHistory, type HistoryEvent } from '../src/check/linearizability.js';
+import { readHistoryFile } from '../src/cli/check.js';
 import { syntheticHistory } from '../src/check/synthetic.js';
 
 const [ops = 100_000, keys = 50, processes = 30, timeoutRate = 0.01] = process.argv.slice(2).map(Number);
 
-function run(label: string, h: HistoryEvent[]): void {
+function run(label: string, h: HistoryEvent[], procs: number = processes): void {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const r = checkLinearizable(h, { timeoutMs: 120_000 });
@@ -17,7 +22,7 @@ function run(label: string, h: HistoryEvent[]): void {
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const verdict = r.ok ? 'linearizable' : r.timedOut ? 'timed out' : `violation on ${r.failure?.key}`;
   console.log(
-    `${label}: ${r.checkedOps} ops, ${r.keys} keys, ${processes} processes → ${verdict} in ${ms.toFixed(0)} ms (${cpuMs.toFixed(0)} ms CPU)`,
+    `${label}: ${r.checkedOps} ops, ${r.keys} keys, ${procs} processes → ${verdict} in ${ms.toFixed(0)} ms (${cpuMs.toFixed(0)} ms CPU)`,
   );
 }
 
@@ -46,3 +51,14 @@ run(
   'read from the future injected',
   [...h, ...injected].sort((a, b) => a.time - b.time),
 );
+
+const recorded = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'results',
+  'verify',
+  'seed300-k16-prefix.jsonl.gz',
+);
+const events = parseHistory(readHistoryFile(recorded));
+run('recorded seed300-k16-prefix.jsonl.gz', events, new Set(events.map((e) => e.process)).size);

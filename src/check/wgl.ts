@@ -26,6 +26,8 @@ import { ABSENT, Kind, step, type ModelOp } from './register.js';
 export type SearchOutcome =
   | { readonly kind: 'ok' }
   | { readonly kind: 'timeout' }
+  /** The memo table outgrew its budget (see searchRegister's `maxCacheBytes`). */
+  | { readonly kind: 'memory' }
   | {
       readonly kind: 'fail';
       /** The deepest configuration reached: how many ops, the state, the window there. */
@@ -55,8 +57,15 @@ function xorshift(seed: number): () => number {
 const isReadOnly = (m: ModelOp): boolean =>
   m.kind === Kind.Read || m.kind === Kind.CasFail || m.kind === Kind.DeleteFail;
 
-/** `ops` must be numbered in invoke order (sorted by invoke time). */
-export function searchRegister(ops: readonly ModelOp[], deadline: number): SearchOutcome {
+/**
+ * `ops` must be numbered in invoke order (sorted by invoke time). The search gives up at `deadline` (ms
+ * since the epoch) or once its memo table holds about `maxCacheBytes` (estimated).
+ */
+export function searchRegister(
+  ops: readonly ModelOp[],
+  deadline: number,
+  maxCacheBytes = Number.POSITIVE_INFINITY,
+): SearchOutcome {
   const n = ops.length;
   const optional = new Uint8Array(n);
   let required = 0;
@@ -127,12 +136,12 @@ export function searchRegister(ops: readonly ModelOp[], deadline: number): Searc
       const other = byTransition.get(t);
       if (other === undefined || (ops[other] as ModelOp).op.completeTime > m.op.completeTime) byTransition.set(t, o);
     }
-    const tiers: number[][] = [[], [], [], []];
-    for (const o of byTransition.values()) {
-      const m = ops[o] as ModelOp;
-      (tiers[o === blocker ? 0 : wanted.has(step(state, m)) ? 1 : m.optional ? 3 : 2] as number[]).push(o);
-    }
-    return tiers.flat();
+    // Tried in invoke order (the window's order), as the classic WGL search does: in the histories a real
+    // cluster produces, operations mostly take effect in the order they were invoked, so the first dive
+    // usually succeeds. (Trying the blocker first made the search commit to late writes early and then
+    // enumerate the unknown operations' subsets at the end of a long history.)
+    const chosen = new Set(byTransition.values());
+    return calls.filter((o) => chosen.has(o));
   };
 
   // The linearized set: flags, the watermark, the count of linearized required ops above it, optional ones.
@@ -168,6 +177,8 @@ export function searchRegister(ops: readonly ModelOp[], deadline: number): Searc
     z2[i] = rand();
   }
   const cache = new Map<number, CacheEntry>();
+  /** Estimated bytes held by the cache: the signature strings plus the entry and map slot. */
+  let cacheBytes = 0;
   let h1 = 0;
   let h2 = 0;
   /** Records the current configuration; false if it was seen before. */
@@ -177,6 +188,7 @@ export function searchRegister(ops: readonly ModelOp[], deadline: number): Searc
     const head = cache.get(h);
     for (let e = head; e !== undefined; e = e.next) if (e.signature === sig) return false;
     cache.set(h, { signature: sig, next: head });
+    cacheBytes += 2 * sig.length + 96;
     return true;
   };
 
@@ -223,7 +235,10 @@ export function searchRegister(ops: readonly ModelOp[], deadline: number): Searc
 
   while (true) {
     if (done === required) return { kind: 'ok' };
-    if ((++iterations & 0x3ff) === 0 && Date.now() > deadline) return { kind: 'timeout' };
+    if ((++iterations & 0x3ff) === 0) {
+      if (Date.now() > deadline) return { kind: 'timeout' };
+      if (cacheBytes > maxCacheBytes) return { kind: 'memory' };
+    }
     const cands = frameCands[depth] as number[];
     let advanced = false;
     while ((framePos[depth] as number) < cands.length) {
