@@ -110,7 +110,7 @@ export function searchRegister(
   };
 
   const candidates = (state: number): number[] => {
-    const { calls, blocker } = window();
+    const { calls } = window();
     // States in which some minimal operation, infeasible now, would become feasible.
     const wanted = new Set<number>();
     let anyOther = false;
