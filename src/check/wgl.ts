@@ -13,9 +13,12 @@
  * - Pruning that keeps the search complete: a minimal read-only operation (get, failed cas, failed delete)
  *   that is feasible in the current state is linearized at once, without trying alternatives — if any
  *   linearization extends the configuration, one starts with it. Of minimal operations with the same
- *   transition only the one returning first is tried (it dominates the others). The rest are tried best
- *   first, "just in time" as in Lowe's variant: the op whose return closes the window, then ops producing
- *   a value a waiting read needs, then other required ops, then optional ones.
+ *   transition only the one returning first is tried (it dominates the others). The rest are tried in
+ *   invoke order, as the classic search does: in histories of a real system operations mostly take effect
+ *   in the order they were invoked, so the first dive usually succeeds. (Trying the op whose return closes
+ *   the window first committed to late writes early; on a long history with unknown operations the search
+ *   then enumerated their subsets at the end and never came back: 60 s and 2 GB on a recorded history that
+ *   invoke order decides in milliseconds.)
  * - An optional (`info`) operation is tried only if it makes some minimal operation feasible that is not
  *   feasible now. In any linearization an optional operation can be moved later until just before such an
  *   operation, or dropped (if a blind write or nothing observes its effect first), so this loses nothing.
