@@ -10,10 +10,13 @@
  * `--restart` is given: then it is restarted after a second, keeping its data.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { fetch as undiciFetch, type Agent } from 'undici';
+import { ensureClusterCerts } from '../net/certs.js';
+import { tlsAgent } from '../net/tls-config.js';
 import { ensureSecretFile } from '../net/peer-auth.js';
 import { localClusterFile } from './config.js';
 
@@ -26,6 +29,11 @@ export interface ClusterOptions {
   readonly restart: boolean;
   /** What the nodes replicate (default kv); recorded in the cluster file. */
   readonly app?: 'kv' | 'chat';
+  /**
+   * Serve HTTPS: development certificates in `<data>/tls` (a CA and one certificate per node, made once),
+   * named by the cluster file, which clients read to find the CA.
+   */
+  readonly tls?: boolean;
   /** Extra `serve` flags for every node (tunables, --no-forward, --log-level). */
   readonly serveArgs: readonly string[];
   /** Time to wait for every node's /health, in ms. */
@@ -46,6 +54,8 @@ export interface ClusterIO {
 const MAIN_SCRIPT = fileURLToPath(new URL('./main.js', import.meta.url));
 /** The cluster secret's file name in a local cluster's data directory. */
 export const CLUSTER_SECRET_FILE = 'cluster.secret';
+/** The directory of a local cluster's certificates, in its data directory. */
+export const TLS_DIR = 'tls';
 const STOP_GRACE_MS = 10_000;
 
 interface Child {
@@ -54,9 +64,13 @@ interface Child {
   exited: Promise<void>;
 }
 
-async function healthy(url: string): Promise<boolean> {
+async function healthy(url: string, agent: Agent | undefined): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) });
+    const init = { signal: AbortSignal.timeout(500) };
+    const res =
+      agent === undefined
+        ? await fetch(`${url}/health`, init)
+        : await undiciFetch(`${url}/health`, { ...init, dispatcher: agent });
     await res.arrayBuffer();
     return res.status === 200;
   } catch {
@@ -70,10 +84,25 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
   mkdirSync(dataDir, { recursive: true });
   const configFile = path.join(dataDir, 'cluster.json');
   ensureSecretFile(path.join(dataDir, CLUSTER_SECRET_FILE));
+  // TLS: the CA and node certificates under <data>/tls, named relative to the config file like the secret.
+  let agent: Agent | undefined;
+  let nodeTls: ((id: number) => Record<string, unknown>) | undefined;
+  if (o.tls === true) {
+    const ids = Array.from({ length: o.nodes }, (_, i) => i + 1);
+    const files = await ensureClusterCerts(path.join(dataDir, TLS_DIR), ids, [o.host]);
+    agent = tlsAgent({ ca: readFileSync(files.ca) });
+    nodeTls = (id) => ({ tls: { cert: `${TLS_DIR}/node-${id}.pem`, key: `${TLS_DIR}/node-${id}-key.pem` } });
+    io.out(`TLS: CA ${files.ca} (clients: --cacert ${files.ca}, or --cluster-file ${configFile})`);
+  }
   // Relative to the config file's directory: the data directory can move.
-  const settings = { ...(o.app === 'chat' ? { app: 'chat' } : {}), clusterSecretFile: CLUSTER_SECRET_FILE };
-  writeFileSync(configFile, localClusterFile(o.nodes, o.host, o.basePeerPort, o.baseHttpPort, settings));
-  const urls = Array.from({ length: o.nodes }, (_, i) => `http://${o.host}:${o.baseHttpPort + i}`);
+  const settings = {
+    ...(o.app === 'chat' ? { app: 'chat' } : {}),
+    clusterSecretFile: CLUSTER_SECRET_FILE,
+    ...(o.tls === true ? { tls: { ca: `${TLS_DIR}/ca.pem` } } : {}),
+  };
+  writeFileSync(configFile, localClusterFile(o.nodes, o.host, o.basePeerPort, o.baseHttpPort, settings, nodeTls));
+  const scheme = o.tls === true ? 'https' : 'http';
+  const urls = Array.from({ length: o.nodes }, (_, i) => `${scheme}://${o.host}:${o.baseHttpPort + i}`);
 
   let stopping = false;
   let exitCode = 0;
@@ -161,7 +190,7 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
   while (!stopping && up.size < urls.length) {
     await Promise.all(
       urls.map(async (u, i) => {
-        if (!up.has(i) && (await healthy(u))) up.add(i);
+        if (!up.has(i) && (await healthy(u, agent))) up.add(i);
       }),
     );
     if (up.size === urls.length) {

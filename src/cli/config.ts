@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { TlsConfigError, tlsFilesFrom, type TlsFiles } from '../net/tls-config.js';
 import type { NodeId } from '../raft/types.js';
 
 export interface HostPort {
@@ -66,6 +67,11 @@ export interface NodeConfig {
   readonly clusterSecretFile?: string;
   /** Run without a cluster secret although listening beyond loopback (no peer authentication). */
   readonly insecure?: boolean;
+  /**
+   * TLS: the node serves HTTPS with this certificate and key; with a CA it verifies the nodes it calls, asks
+   * clients for certificates and requires peers' certificates (docs/security.md). Absolute paths.
+   */
+  readonly tls?: TlsFiles;
 }
 
 export interface ServeConfig {
@@ -96,6 +102,9 @@ export interface ServeFlags {
   clusterSecretFile?: string;
   /** true when `--insecure` was given. */
   insecure?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 export const DEFAULTS = {
@@ -191,6 +200,8 @@ export interface ClusterFileNode {
   readonly id: NodeId;
   readonly peer: HostPort;
   readonly http: HostPort;
+  /** This node's certificate and key, as written in the file (relative to the file's directory). */
+  readonly tls?: { readonly cert?: string; readonly key?: string };
 }
 
 export interface ClusterFile {
@@ -221,9 +232,27 @@ export function parseClusterFile(text: string, file: string): ClusterFile {
     seen.add(id);
     if (typeof o.peer !== 'string') throw new ConfigError(`${where}.peer: expected "host:port"`);
     if (typeof o.http !== 'string') throw new ConfigError(`${where}.http: expected "host:port"`);
-    return { id, peer: parseHostPort(o.peer, `${where}.peer`), http: parseHostPort(o.http, `${where}.http`) };
+    const tls = o.tls === undefined ? undefined : parseTlsField(o.tls, `${where}.tls`);
+    return {
+      id,
+      peer: parseHostPort(o.peer, `${where}.peer`),
+      http: parseHostPort(o.http, `${where}.http`),
+      ...(tls === undefined ? {} : { tls }),
+    };
   });
   return { nodes: parsed, settings };
+}
+
+/** A `tls` object of a cluster file: `{"ca"?, "cert"?, "key"?}`, file names. */
+function parseTlsField(v: unknown, where: string): { ca?: string; cert?: string; key?: string } {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${where}: expected an object`);
+  const out: Record<string, string> = {};
+  for (const [k, f] of Object.entries(v as Record<string, unknown>)) {
+    if (k !== 'ca' && k !== 'cert' && k !== 'key') throw new ConfigError(`${where}: unknown field "${k}"`);
+    if (typeof f !== 'string' || f === '') throw new ConfigError(`${where}.${k}: expected a file name`);
+    out[k] = f;
+  }
+  return out;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -331,9 +360,43 @@ export function parseServeConfig(
     insecure = parseBool(env.QKV_INSECURE, 'QKV_INSECURE');
   else if (settings.insecure !== undefined) insecure = parseBool(settings.insecure, `${configPath}: insecure`);
 
+  // TLS: each file from its flag, else its variable, else the config file (the node's entry, then the top-level
+  // "tls" object; relative to the file's directory).
+  const fileTls = settings.tls === undefined ? {} : parseTlsField(settings.tls, `${configPath}: tls`);
+  const nodeTls = self?.tls ?? {};
+  const base = path.dirname(configPath ?? '.');
+  const tlsPart = (flag: string | undefined, envName: string, fromFile: string | undefined) => {
+    const v = pick(flag, envName);
+    return v !== undefined ? path.resolve(v) : fromFile === undefined ? undefined : path.resolve(base, fromFile);
+  };
+  let tls: TlsFiles | undefined;
+  try {
+    tls = tlsFilesFrom({
+      cert: tlsPart(flags.tlsCert, 'QKV_TLS_CERT', nodeTls.cert ?? fileTls.cert),
+      key: tlsPart(flags.tlsKey, 'QKV_TLS_KEY', nodeTls.key ?? fileTls.key),
+      ca: tlsPart(flags.tlsCa, 'QKV_TLS_CA', fileTls.ca),
+    });
+  } catch (err) {
+    if (err instanceof TlsConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+
   return {
     mode,
-    node: { id, peers, http, peerHttp, dataDir, ...tun, forward, logLevel, app, clusterSecretFile, insecure },
+    node: {
+      id,
+      peers,
+      http,
+      peerHttp,
+      dataDir,
+      ...tun,
+      forward,
+      logLevel,
+      app,
+      clusterSecretFile,
+      insecure,
+      ...(tls === undefined ? {} : { tls }),
+    },
   };
 }
 
@@ -348,11 +411,14 @@ export function localClusterFile(
   basePeerPort: number,
   baseHttpPort: number,
   settings: Readonly<Record<string, unknown>> = {},
+  /** More fields of node `id`'s entry (its TLS files). */
+  nodeExtra: (id: number) => Readonly<Record<string, unknown>> = () => ({}),
 ): string {
   const nodes = Array.from({ length: n }, (_, i) => ({
     id: i + 1,
     peer: `${host}:${basePeerPort + i}`,
     http: `${host}:${baseHttpPort + i}`,
+    ...nodeExtra(i + 1),
   }));
   return JSON.stringify({ ...settings, nodes }, null, 2) + '\n';
 }

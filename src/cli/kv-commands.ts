@@ -1,6 +1,7 @@
 /** The data commands of the CLI: put, get, del, list, status. Each prints to `out` and returns an exit code. */
 import { Client } from '../client/client.js';
 import { KvError } from '../client/errors.js';
+import { resolveClientTls, type ClientTlsFlags } from './client-tls.js';
 import type { Consistency, JsonValue, NodeStatus } from '../client/types.js';
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
@@ -10,7 +11,7 @@ export interface KvIO {
   err(line: string): void;
 }
 
-export interface CommonFlags {
+export interface CommonFlags extends ClientTlsFlags {
   endpoints: string;
   timeoutMs?: string;
 }
@@ -33,8 +34,10 @@ export function makeClient(flags: CommonFlags): Client {
   if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
     throw new TypeError(`--timeout-ms: expected a positive number, got "${flags.timeoutMs}"`);
   }
+  const resolved = resolveClientTls(endpoints, flags, flags.endpoints === DEFAULT_ENDPOINTS);
   return new Client({
-    endpoints,
+    endpoints: resolved.endpoints,
+    ...resolved.tls,
     ...(timeoutMs === undefined ? {} : { timeoutMs, deadlineMs: Math.max(timeoutMs * 3, 5000) }),
   });
 }

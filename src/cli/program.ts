@@ -11,6 +11,7 @@ import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv
 import { runServe } from './serve.js';
 import { addSecretCommands } from './secret.js';
 import { addCertsCommands } from './certs.js';
+import { addClientTlsOptions } from './client-tls.js';
 import { addVerifyCommand } from './verify.js';
 
 export interface CliIO extends KvIO {
@@ -55,6 +56,7 @@ function addTunables(cmd: Command): Command {
 }
 
 function addEndpoints(cmd: Command, io: CliIO): Command {
+  addClientTlsOptions(cmd, io.env);
   return cmd
     .option(
       '-e, --endpoints <urls>',
@@ -147,6 +149,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .option('--base-peer-port <port>', 'peer transport port of node 1', '7001')
       .option('--data <dir>', 'data directory (with --app chat: <dir>/chat unless given)', './data')
       .option('--restart', 'restart a node that dies instead of stopping the cluster')
+      .option('--tls', 'serve HTTPS with development certificates made once in <data>/tls (raft mode)')
       .addOption(
         new Option('--app <app>', 'what the raft nodes replicate: kv (default) or chat (see docs/chat.md)')
           .choices(APPS)
@@ -218,6 +221,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
               ? `${flags.data.replace(/\/+$/, '')}/chat`
               : flags.data,
           restart: flags.restart === true,
+          tls: flags.tls === true,
           app: flags.app === 'chat' ? 'chat' : 'kv',
           serveArgs,
           readyTimeoutMs: 30_000,

@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ChatError, chatError, type ChatMessage, type ChatStreamEvents, type StreamOptions } from './chat-types.js';
+import type { FetchLike } from './fetch.js';
 import type { JsonValue } from './types.js';
 
 export interface SseEvent {
@@ -76,6 +77,8 @@ export interface StreamHost {
   readonly lagMs: number;
   readonly backoffMs: number;
   readonly maxBackoffMs: number;
+  /** The client's fetch (its TLS options). */
+  readonly fetch: FetchLike;
 }
 
 function isObject(v: unknown): v is Record<string, JsonValue> {
@@ -280,7 +283,7 @@ export class ChatStream extends EventEmitter<ChatStreamEvents> implements AsyncI
     let delivered = false;
     let reason: string;
     try {
-      const res = await fetch(url, {
+      const res = await this.host.fetch(url, {
         headers,
         redirect: 'manual',
         signal: AbortSignal.any([ctl.signal, this.stopper.signal]),

@@ -30,6 +30,11 @@ export interface ChatClientOptions {
    * (default 3000).
    */
   readonly streamLagMs?: number;
+  /** For `https://` endpoints: the CA certificate (PEM) to verify the nodes with, instead of the system's CAs. */
+  readonly ca?: string | Buffer;
+  /** A client certificate (PEM) and its key, for nodes that identify users by certificate. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
 }
 
 /** A committed chat message as every node serves it. */

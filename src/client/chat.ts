@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { normalizeEndpoint } from './client.js';
+import { clientFetch, type FetchLike } from './fetch.js';
 import { UnavailableError } from './errors.js';
 import type { JsonValue } from './types.js';
 import {
@@ -105,6 +106,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private readonly queues = new Map<string, Pending[]>();
   private readonly drainWaiters: (() => void)[] = [];
   private readonly streams = new Set<ChatStream>();
+  private readonly fetch: FetchLike;
 
   constructor(opts: ChatClientOptions) {
     super();
@@ -120,6 +122,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     this.clientId = opts.clientId ?? randomBytes(8).toString('hex');
     this._token = opts.token;
     this._username = opts.username;
+    this.fetch = clientFetch(opts);
   }
 
   /** The bearer token of the current session, if logged in. */
@@ -276,6 +279,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       lagMs: this.streamLagMs,
       backoffMs: this.backoffMs,
       maxBackoffMs: this.maxBackoffMs,
+      fetch: this.fetch,
     };
     const s = new ChatStream(host, roomName, opts);
     this.streams.add(s);
@@ -387,7 +391,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (c.body !== undefined) headers['content-type'] = 'application/json';
     if (this._token !== undefined) headers.authorization = `Bearer ${this._token}`;
-    const res = await fetch(endpoint + c.path, {
+    const res = await this.fetch(endpoint + c.path, {
       method: c.method,
       redirect: 'manual',
       headers,

@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { NodeId } from '../raft/types.js';
+import { clientFetch, type FetchLike } from './fetch.js';
 import { KvError, NotFoundError, PreconditionFailedError, UnavailableError } from './errors.js';
 import type {
   ClientOptions,
@@ -87,6 +88,7 @@ export class Client {
   /** Endpoint of each node id, from `/health`. */
   private readonly idToEndpoint = new Map<NodeId, string>();
   private probing: Promise<void> | undefined;
+  private readonly fetch: FetchLike;
 
   constructor(opts: ClientOptions) {
     if (opts.endpoints.length === 0) throw new TypeError('Client needs at least one endpoint');
@@ -97,6 +99,7 @@ export class Client {
     this.deadlineMs = opts.deadlineMs ?? 15000;
     this.backoffMs = opts.backoffMs ?? 25;
     this.clientId = opts.clientId ?? randomBytes(8).toString('hex');
+    this.fetch = clientFetch(opts);
   }
 
   /** The endpoint the next request goes to first (the leader, once known). */
@@ -193,7 +196,7 @@ export class Client {
       headers: c.body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' },
     };
     if (c.body !== undefined) init.body = JSON.stringify(c.body);
-    const res = await fetch(endpoint + c.path, init);
+    const res = await this.fetch(endpoint + c.path, init);
     const text = await res.text();
     let body: Body = {};
     if (text.length > 0) {
@@ -246,6 +249,9 @@ export class Client {
         }
       } catch (err) {
         if (err instanceof KvError) throw err;
+        // A certificate that does not verify will not verify on a retry: say so at once.
+        const untrusted = untrustedCertificate(err);
+        if (untrusted !== undefined) throw new KvError(`${target}: ${untrusted}`, 0);
         attempts.push(`${target}: ${describe(err)}`);
         lastStatus = 0;
       }
@@ -359,6 +365,31 @@ function toError(a: Answer, key: string | undefined): KvError {
   }
   if (a.status === 412) return new PreconditionFailedError(a.body);
   return new KvError(errorText(a.body), a.status, a.body);
+}
+
+const CERT_ERRORS = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The reason a node's certificate was refused, if that is why `err` happened. */
+export function untrustedCertificate(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
+    const code = (e as Error & { code?: unknown }).code;
+    if (typeof code === 'string' && CERT_ERRORS.has(code)) {
+      return `the node's TLS certificate is not trusted (${e.message}); give the CA that signed it (--cacert, the ca option)`;
+    }
+    e = (e as Error & { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 function describe(err: unknown): string {

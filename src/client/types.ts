@@ -19,6 +19,11 @@ export interface ClientOptions {
   readonly backoffMs?: number;
   /** Prefix of request ids; random per Client by default. */
   readonly clientId?: string;
+  /** For `https://` endpoints: the CA certificate (PEM) to verify the nodes with, instead of the system's CAs. */
+  readonly ca?: string | Buffer;
+  /** A client certificate (PEM) and its key, for nodes that identify users by certificate. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
 }
 
 /** Fields the raft mode adds to every key response. Absent when a node does not send them. */

@@ -55,6 +55,8 @@ export interface ConfigFile {
   clusterSecretFile?: string;
   /** Run without a cluster secret although listening beyond loopback. */
   insecure?: boolean;
+  /** TLS files (see NodeConfig.tls); relative to the config file's directory. */
+  tls?: { cert: string; key: string; ca?: string };
 }
 
 export function configFromFile(file: ConfigFile): ServerConfig {
@@ -84,6 +86,15 @@ export function loadConfigFile(file: string): ServerConfig {
   const parsed = JSON.parse(readFileSync(file, 'utf8')) as ConfigFile;
   if (typeof parsed.clusterSecretFile === 'string' && parsed.clusterSecretFile !== '') {
     parsed.clusterSecretFile = path.resolve(path.dirname(file), parsed.clusterSecretFile);
+  }
+  if (parsed.tls !== undefined) {
+    const dir = path.dirname(file);
+    const { cert, key, ca } = parsed.tls;
+    parsed.tls = {
+      cert: path.resolve(dir, cert),
+      key: path.resolve(dir, key),
+      ...(ca === undefined ? {} : { ca: path.resolve(dir, ca) }),
+    };
   }
   return configFromFile(parsed);
 }

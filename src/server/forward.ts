@@ -4,7 +4,9 @@
  * (see src/net/peer-auth.ts): the receiver refuses a forwarded request without a valid signature.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { SignHeaders } from '../net/peer-auth.js';
+import { clientTlsOptions, type TlsMaterial } from '../net/tls-config.js';
 import type { NodeId } from '../raft/types.js';
 import type { HostPort } from './config.js';
 
@@ -25,7 +27,8 @@ export class NotSentError extends Error {
 }
 
 export class Forwarder {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
+  private readonly agent: http.Agent;
+  private readonly scheme: 'http' | 'https';
   forwarded = 0;
 
   constructor(
@@ -33,11 +36,18 @@ export class Forwarder {
     private readonly peerHttp: ReadonlyMap<NodeId, HostPort>,
     /** Signs each request (none: a node without a cluster secret). */
     private readonly sign: SignHeaders = () => ({}),
-  ) {}
+    /** TLS on: the nodes serve HTTPS; the leader is verified against the cluster CA and sees our certificate. */
+    tls?: TlsMaterial,
+  ) {
+    const agentOptions = { keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 };
+    this.scheme = tls === undefined ? 'http' : 'https';
+    this.agent =
+      tls === undefined ? new http.Agent(agentOptions) : new https.Agent({ ...agentOptions, ...clientTlsOptions(tls) });
+  }
 
   urlOf(id: NodeId): string | undefined {
     const a = this.peerHttp.get(id);
-    return a === undefined ? undefined : `http://${a.host}:${a.port}`;
+    return a === undefined ? undefined : `${this.scheme}://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
   }
 
   /** Sends one request to `to` and buffers the answer; rejects on network errors or after `timeoutMs`. */
@@ -62,7 +72,7 @@ export class Forwarder {
         headers['content-type'] = 'application/json';
         headers['content-length'] = Buffer.byteLength(body);
       }
-      const req = http.request(
+      const req = (this.scheme === 'https' ? https : http).request(
         { host: addr.host, port: addr.port, method, path, headers, agent: this.agent, timeout: timeoutMs },
         (res) => {
           const chunks: Buffer[] = [];

@@ -1,3 +1,4 @@
+import type https from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyError } from 'fastify';
 import { jsonFits } from '../kv/json.js';
 
@@ -19,6 +20,8 @@ export interface HttpOptions {
   readonly bodyLimit?: number;
   /** The 413 answer's message for a body over the limit, by request URL (default "Value is too large"). */
   readonly tooLarge?: (url: string) => string;
+  /** Serve HTTPS with these options (see src/net/tls-config.ts `httpsServerOptions`); default plain HTTP. */
+  readonly https?: https.ServerOptions;
 }
 
 /** An HTTP error carrying the contract's JSON body. Throw it from a handler. */
@@ -57,7 +60,9 @@ export function createHttpServer(opts: HttpOptions = {}): FastifyInstance {
     bodyLimit: opts.bodyLimit ?? limits.maxValueBytes + 64 * 1024,
     routerOptions: { maxParamLength: Math.max(256, limits.maxKeyBytes * 4) },
     keepAliveTimeout: 60_000,
-  });
+    // The same instance type either way: routes and hooks do not depend on the transport.
+    ...(opts.https === undefined ? {} : { https: opts.https }),
+  }) as unknown as FastifyInstance;
   // An empty body is no body, whatever its content-type says (many clients send the header on every
   // request): routes whose body is optional then work, and the others give their "missing" error.
   const json = app.getDefaultJsonParser('error', 'ignore');

@@ -12,6 +12,10 @@ import type { ConfigFile } from './config.js';
 import { untilListening } from './child.js';
 import { freeNodePort } from '../net/ports.js';
 import { ensureSecretFile } from '../net/peer-auth.js';
+import { ensureClusterCerts, type ClusterTlsFiles } from '../net/certs.js';
+import { tlsAgent } from '../net/tls-config.js';
+import { readFileSync } from 'node:fs';
+import { fetch as undiciFetch, type Agent } from 'undici';
 
 export interface LocalClusterOptions {
   readonly nodes: number;
@@ -34,6 +38,11 @@ export interface LocalClusterOptions {
   readonly chatPlantedBug?: 'reapply-after-restart';
   /** The cluster secret every node gets (default: `<dir>/cluster.secret`, created if absent). */
   readonly clusterSecretFile?: string;
+  /**
+   * TLS: development certificates in `<dir>/tls` (a CA and one certificate per node); the nodes serve HTTPS,
+   * verify each other against the CA and require each other's certificates on the peer transport.
+   */
+  readonly tls?: boolean;
 }
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
@@ -48,6 +57,9 @@ export class LocalCluster {
   readonly stdout = new Map<number, string>();
   /** Each node's peer transport port. */
   readonly raftPorts = new Map<number, number>();
+  /** The TLS files, with `tls`. */
+  tlsFiles: ClusterTlsFiles | undefined;
+  private agent: Agent | undefined;
 
   private constructor(
     readonly ids: readonly number[],
@@ -64,7 +76,13 @@ export class LocalCluster {
     mkdirSync(opts.dir, { recursive: true });
     const secretFile = ensureSecretFile(opts.clusterSecretFile ?? path.join(opts.dir, 'cluster.secret'));
     const c = new LocalCluster(ids, opts.nodeArgs ?? [], secretFile);
+    if (opts.tls === true) {
+      c.tlsFiles = await ensureClusterCerts(path.join(opts.dir, 'tls'), ids);
+      c.agent = tlsAgent({ ca: readFileSync(c.tlsFiles.ca) });
+    }
+    const scheme = c.tlsFiles === undefined ? 'http' : 'https';
     for (const n of nodes) {
+      const nodeTls = c.tlsFiles?.nodes.get(n.id);
       const file: ConfigFile = {
         id: n.id,
         nodes,
@@ -82,11 +100,12 @@ export class LocalCluster {
         chatSessionTtlMs: opts.chatSessionTtlMs,
         chatPlantedBug: opts.chatPlantedBug,
         clusterSecretFile: secretFile,
+        ...(nodeTls === undefined ? {} : { tls: { ...nodeTls, ca: c.tlsFiles?.ca } }),
       };
       const cfgPath = path.join(opts.dir, `n${n.id}.json`);
       writeFileSync(cfgPath, JSON.stringify(file, null, 2));
       c.configs.set(n.id, cfgPath);
-      c.urls.set(n.id, `http://127.0.0.1:${n.httpPort}`);
+      c.urls.set(n.id, `${scheme}://127.0.0.1:${n.httpPort}`);
       c.raftPorts.set(n.id, n.raftPort);
     }
     try {
@@ -96,6 +115,20 @@ export class LocalCluster {
       throw err;
     }
     return c;
+  }
+
+  /** fetch, trusting the cluster's CA when it has TLS. */
+  fetch(url: string, init: RequestInit = {}): Promise<Response> {
+    if (this.agent === undefined) return fetch(url, init);
+    return undiciFetch(url, {
+      ...(init as Parameters<typeof undiciFetch>[1]),
+      dispatcher: this.agent,
+    }) as unknown as Promise<Response>;
+  }
+
+  /** The CA certificate (PEM) of a cluster with TLS. */
+  get caPem(): string | undefined {
+    return this.tlsFiles === undefined ? undefined : readFileSync(this.tlsFiles.ca, 'utf8');
   }
 
   url(id: number): string {
@@ -154,7 +187,7 @@ export class LocalCluster {
       for (const id of this.ids) {
         if (!this.isRunning(id) || exclude.includes(id)) continue;
         try {
-          const res = await fetch(this.url(id) + '/status', { signal: AbortSignal.timeout(500) });
+          const res = await this.fetch(this.url(id) + '/status', { signal: AbortSignal.timeout(500) });
           const s = (await res.json()) as { role?: string; state?: string };
           if (s.role === 'leader' && s.state === 'serving') return id;
         } catch {

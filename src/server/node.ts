@@ -7,6 +7,7 @@ import path from 'node:path';
 import { PeerAuth, isLoopbackHost, resolvePeerKeys } from '../net/peer-auth.js';
 import { installPeerAuth } from '../net/peer-auth-http.js';
 import { TcpTransport } from '../net/transport.js';
+import { httpsServerOptions, loadTls, schemeOf } from '../net/tls-config.js';
 import { RaftNode } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
 import { chatApp } from '../chat/app.js';
@@ -66,6 +67,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     insecure: cfg.insecure,
     listenHosts: [cfg.http.host, transportHost],
   });
+  const tls = cfg.tls === undefined ? undefined : loadTls(cfg.tls);
   if (cfg.storage !== 'memory') checkAppMarker(cfg.dataDir, appDef.name);
   const storage = await openStorage(cfg, peers);
   let opened;
@@ -82,6 +84,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     logger: { level: cfg.logLevel },
     ...(appDef.bodyLimit === undefined ? {} : { bodyLimit: appDef.bodyLimit(cfg) }),
     ...(appDef.tooLarge === undefined ? {} : { tooLarge: appDef.tooLarge }),
+    ...(tls === undefined ? {} : { https: httpsServerOptions(tls) }),
   });
   const log = app.log;
   const transport = await TcpTransport.listen({
@@ -135,7 +138,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
   host.onLeaderChange((leader, role) => log.info({ leader, role }, 'leadership changed'));
 
   const peerHttp = cfg.peerHttp.size > 0 ? cfg.peerHttp : new Map([[cfg.id, cfg.http]]);
-  const forwarder = new Forwarder(cfg.id, peerHttp, (method, url, body) => auth.signHeaders(method, url, body));
+  const forwarder = new Forwarder(cfg.id, peerHttp, (method, url, body) => auth.signHeaders(method, url, body), tls);
   const availability = new Availability(cfg.id, host, forwarder, cfg.tickMs);
   const stats = () => storageStats(storage);
   const metrics = new NodeMetrics({
@@ -171,7 +174,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
   await app.listen({ host: cfg.http.host, port: cfg.http.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.http.port;
-  const url = `http://${cfg.http.host}:${port}`;
+  const url = `${schemeOf(tls)}://${cfg.http.host}:${port}`;
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,0 +1,164 @@
+/**
+ * TLS settings shared by every mode (docs/security.md, "TLS and certificates"): a node's certificate, key and
+ * cluster CA as files, loaded and checked once at start; the HTTPS server options of its client API; the
+ * client side of its internal HTTPS calls (forwarding, replication), which trust the cluster CA and present
+ * the node's certificate.
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type https from 'node:https';
+import path from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
+import { Agent } from 'undici';
+
+/** A node's TLS files. */
+export interface TlsFiles {
+  /** The node's certificate (PEM; may be followed by intermediate certificates). */
+  readonly cert: string;
+  /** Its private key (PEM). */
+  readonly key: string;
+  /**
+   * The cluster CA (PEM). With it the node verifies the nodes it calls, asks clients for certificates (not
+   * required: a verified one identifies its user) and, on the peer transport, requires one from its peers.
+   */
+  readonly ca?: string;
+}
+
+/** The contents of a node's TLS files. */
+export interface TlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca?: Buffer;
+  readonly files: TlsFiles;
+}
+
+export class TlsConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TlsConfigError';
+  }
+}
+
+function read(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new TlsConfigError(`cannot read the ${what} ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Reads and checks a node's TLS files: the key matches the certificate, which is current (and signed by the CA). */
+export function loadTls(files: TlsFiles): TlsMaterial {
+  const cert = read(files.cert, 'TLS certificate');
+  const key = read(files.key, 'TLS key');
+  const ca = files.ca === undefined ? undefined : read(files.ca, 'TLS CA certificate');
+  let x: X509Certificate;
+  try {
+    x = new X509Certificate(cert);
+  } catch (err) {
+    throw new TlsConfigError(`${files.cert} is not a PEM certificate: ${(err as Error).message}`);
+  }
+  try {
+    if (!x.checkPrivateKey(createPrivateKey(key))) {
+      throw new TlsConfigError(`the key ${files.key} does not belong to the certificate ${files.cert}`);
+    }
+  } catch (err) {
+    if (err instanceof TlsConfigError) throw err;
+    throw new TlsConfigError(`${files.key} is not a PEM private key: ${(err as Error).message}`);
+  }
+  const now = Date.now();
+  if (Date.parse(x.validTo) < now) throw new TlsConfigError(`the certificate ${files.cert} expired on ${x.validTo}`);
+  if (Date.parse(x.validFrom) > now) {
+    throw new TlsConfigError(`the certificate ${files.cert} is not valid before ${x.validFrom}`);
+  }
+  if (ca !== undefined && files.ca !== undefined) {
+    let caCert: X509Certificate;
+    try {
+      caCert = new X509Certificate(ca);
+    } catch (err) {
+      throw new TlsConfigError(`${files.ca} is not a PEM certificate: ${(err as Error).message}`);
+    }
+    if (!x.checkIssued(caCert) || !x.verify(caCert.publicKey)) {
+      throw new TlsConfigError(`the certificate ${files.cert} is not signed by the CA ${files.ca}`);
+    }
+  }
+  return { cert, key, ...(ca === undefined ? {} : { ca }), files };
+}
+
+/** TLS files from flags, environment or a config file; `base` resolves relative paths. Undefined: no TLS. */
+export function tlsFilesFrom(
+  o: { cert?: string; key?: string; ca?: string },
+  base = '.',
+  what = 'TLS',
+): TlsFiles | undefined {
+  const given = (v: string | undefined) => (v === undefined || v === '' ? undefined : path.resolve(base, v));
+  const cert = given(o.cert);
+  const key = given(o.key);
+  const ca = given(o.ca);
+  if (cert === undefined && key === undefined) {
+    if (ca !== undefined)
+      throw new TlsConfigError(`${what}: a CA without a certificate and key (--tls-cert, --tls-key)`);
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) {
+    throw new TlsConfigError(
+      `${what}: --tls-cert and --tls-key go together (got only ${cert === undefined ? 'the key' : 'the certificate'})`,
+    );
+  }
+  return { cert, key, ...(ca === undefined ? {} : { ca }) };
+}
+
+/**
+ * The HTTPS options of a node's client API. With a CA it asks clients for a certificate without requiring
+ * one (`req.socket.authorized` tells whether the one given is signed by the CA).
+ */
+export function httpsServerOptions(m: TlsMaterial): https.ServerOptions {
+  return {
+    cert: m.cert,
+    key: m.key,
+    minVersion: 'TLSv1.2',
+    ...(m.ca === undefined ? {} : { ca: m.ca, requestCert: true, rejectUnauthorized: false }),
+  };
+}
+
+/**
+ * How a node calls other nodes over TLS: it trusts the cluster CA (else the system's CAs) and presents its own
+ * certificate.
+ */
+export function clientTlsOptions(m: TlsMaterial): ConnectionOptions {
+  return { cert: m.cert, key: m.key, minVersion: 'TLSv1.2', ...(m.ca === undefined ? {} : { ca: m.ca }) };
+}
+
+/** The scheme of a node's URLs. */
+export function schemeOf(tls: TlsFiles | TlsMaterial | undefined): 'http' | 'https' {
+  return tls === undefined ? 'http' : 'https';
+}
+
+/** TLS options of a client of the HTTP API (CLI, Client, ChatClient). */
+export interface ClientTls {
+  /** CA certificate(s) to trust instead of the system's, PEM. */
+  readonly ca?: string | Buffer;
+  /** A client certificate (PEM) and its key, for servers that identify users by certificate. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+}
+
+/** Whether a client was given any TLS option. */
+export function hasClientTls(o: ClientTls): boolean {
+  return o.ca !== undefined || o.cert !== undefined || o.key !== undefined;
+}
+
+/** An undici dispatcher (keep-alive agent) that connects with these TLS options. */
+export function tlsAgent(o: ClientTls, agentOptions: Agent.Options = {}): Agent {
+  if ((o.cert === undefined) !== (o.key === undefined)) {
+    throw new TypeError('a client certificate needs its key (and the key its certificate)');
+  }
+  return new Agent({
+    ...agentOptions,
+    connect: {
+      ...(o.ca === undefined ? {} : { ca: o.ca }),
+      ...(o.cert === undefined ? {} : { cert: o.cert }),
+      ...(o.key === undefined ? {} : { key: o.key }),
+    },
+  });
+}
