@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { FAULT_KINDS, type FaultKind } from '../verify/nemesis.js';
-import { runVerify } from '../verify/run.js';
+import { DEFAULT_KEYS, DEFAULT_OPS_PER_KEY, runVerify } from '../verify/run.js';
 
 export interface VerifyCliIO {
   out(line: string): void;
@@ -20,6 +20,7 @@ interface VerifyFlags {
   out?: string;
   clients: string;
   keys: string;
+  opsPerKey: string;
   recoverBoundMs: string;
   keepData?: boolean;
 }
@@ -56,12 +57,17 @@ export function addVerifyCommand(program: Command, io: VerifyCliIO): void {
     .option('--seed <n>', 'seed of the fault schedule and workload (default: random, printed)')
     .option('--out <dir>', 'directory for history.jsonl and report.txt', './verify-results/<seed>')
     .option('--clients <n>', 'concurrent clients', '5')
-    .option('--keys <n>', 'number of keys', '50')
+    .option('--keys <n>', 'keys in use at once (every client works on all of them)', String(DEFAULT_KEYS))
+    .option(
+      '--ops-per-key <n>',
+      'operations a key gets before a fresh key replaces it, so every key history stays checkable (0: never)',
+      String(DEFAULT_OPS_PER_KEY),
+    )
     .option('--recover-bound-ms <n>', 'after healing, a write must succeed within this bound', '10000')
     .option('--keep-data', 'keep the nodes data directory')
     .action(async (flags: VerifyFlags) => {
       let nodes: number, duration: number, faults: FaultKind[], seed: number, clients: number, keys: number;
-      let bound: number;
+      let bound: number, opsPerKey: number;
       try {
         nodes = positiveInt('nodes', flags.nodes, 5);
         if (nodes !== 3 && nodes !== 5) throw new Error(`--nodes: expected 3 or 5, got ${nodes}`);
@@ -70,6 +76,7 @@ export function addVerifyCommand(program: Command, io: VerifyCliIO): void {
         seed = flags.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : positiveIntOrZero(flags.seed);
         clients = positiveInt('clients', flags.clients, 64);
         keys = positiveInt('keys', flags.keys, 1000);
+        opsPerKey = positiveIntOrZero(flags.opsPerKey, 'ops-per-key');
         bound = positiveInt('recover-bound-ms', flags.recoverBoundMs, 600_000);
       } catch (err) {
         io.err(`error: ${(err as Error).message}`);
@@ -88,6 +95,7 @@ export function addVerifyCommand(program: Command, io: VerifyCliIO): void {
             outDir,
             clients,
             keys,
+            opsPerKey,
             recoverBoundMs: bound,
             keepData: flags.keepData === true,
           },
@@ -101,7 +109,8 @@ export function addVerifyCommand(program: Command, io: VerifyCliIO): void {
     });
 }
 
-function positiveIntOrZero(v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) > 2 ** 31) throw new Error(`--seed: expected a non-negative integer, got "${v}"`);
+function positiveIntOrZero(v: string, name = 'seed'): number {
+  if (!/^\d+$/.test(v) || Number(v) > 2 ** 31)
+    throw new Error(`--${name}: expected a non-negative integer, got "${v}"`);
   return Number(v);
 }

@@ -24,7 +24,10 @@ export interface VerifyOptions {
   /** Directory for history.jsonl and report.txt (none written when undefined). */
   readonly outDir?: string;
   readonly clients?: number;
+  /** Keys in use at once (default 5). */
   readonly keys?: number;
+  /** Operations per key before a fresh key takes its place (default 300; 0: never). */
+  readonly opsPerKey?: number;
   /** Bound on the time to serve a write after healing (default 10 s). */
   readonly recoverBoundMs?: number;
   /** Per-request timeout of the workload (default 1000 ms). */
@@ -45,6 +48,9 @@ export interface VerifyIO {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const DEFAULT_KEYS = 5;
+export const DEFAULT_OPS_PER_KEY = 300;
 
 /** Reads every key linearizably (retrying until it answers), recording each read in the history. */
 async function finalReads(
@@ -94,7 +100,6 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
   const rng = makeRng((opts.seed ^ 0x5eed1e55) >>> 0);
   const origin = process.hrtime.bigint();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'quorumkv-verify-'));
-  const keys = Array.from({ length: opts.keys ?? 50 }, (_, i) => `k${i}`);
   const recoverBoundMs = opts.recoverBoundMs ?? 10_000;
   const problems: string[] = [];
   let cluster: VerifyCluster | undefined;
@@ -117,7 +122,8 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
     workload = new Workload({
       urls: cluster.urls,
       clients: opts.clients ?? 5,
-      keys,
+      keys: opts.keys ?? DEFAULT_KEYS,
+      opsPerKey: opts.opsPerKey ?? DEFAULT_OPS_PER_KEY,
       rng,
       timeoutMs: opts.requestTimeoutMs ?? 1000,
       thinkMs: opts.thinkMs ?? 5,
@@ -167,7 +173,7 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
     await Promise.all(cluster.ids.map((id) => cluster!.kill(id, 'SIGKILL')));
     await Promise.all(cluster.ids.map((id) => cluster!.startNode(id)));
     const history = workload.history;
-    const { values, unread } = await finalReads(cluster, keys, history, origin, Date.now() + 30_000);
+    const { values, unread } = await finalReads(cluster, workload.usedKeys, history, origin, Date.now() + 30_000);
     if (unread.length > 0) problems.push(`keys not readable after the full restart: ${unread.join(', ')}`);
     await cluster.close();
 

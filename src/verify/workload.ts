@@ -108,7 +108,14 @@ export async function runOp(
 export interface WorkloadOptions {
   readonly urls: readonly string[];
   readonly clients: number;
-  readonly keys: readonly string[];
+  /** Keys in use at once: every client picks among them, so each sees concurrent operations of all clients. */
+  readonly keys: number;
+  /**
+   * Operations a key receives before the workload moves on to a fresh key in its place (0: never). As in
+   * Jepsen's independent workloads: contention per key stays high, while every key's history stays small
+   * enough to check, however long the run (a write of unknown outcome stays open only to its key's end).
+   */
+  readonly opsPerKey: number;
   readonly rng: () => number;
   /** Per-request timeout (a write that times out is unknown). */
   readonly timeoutMs: number;
@@ -155,8 +162,41 @@ export class Workload {
   /** Last value each key was seen to hold (for cas expectations). */
   private readonly seen = new Map<string, JsonValue>();
   private running: Promise<void>[] = [];
+  /** The key each slot uses now, and how many operations it has had. */
+  private readonly active: string[] = [];
+  private readonly opsOn: number[] = [];
+  private readonly generation: number[] = [];
+  /** Every key the workload has used, in order of first use. */
+  readonly usedKeys: string[] = [];
 
-  constructor(private readonly opts: WorkloadOptions) {}
+  constructor(private readonly opts: WorkloadOptions) {
+    for (let i = 0; i < opts.keys; i++) {
+      this.generation.push(0);
+      this.opsOn.push(0);
+      this.active.push(this.keyName(i));
+      this.usedKeys.push(this.keyName(i));
+    }
+  }
+
+  private keyName(slot: number): string {
+    return this.opts.opsPerKey > 0 ? `k${slot}.${this.generation[slot] ?? 0}` : `k${slot}`;
+  }
+
+  /** A key for the next operation; a key that has had its share of operations is replaced by a fresh one. */
+  private nextKey(): string {
+    const slot = Math.floor(this.opts.rng() * this.active.length);
+    const key = this.active[slot] as string;
+    const n = (this.opsOn[slot] as number) + 1;
+    this.opsOn[slot] = n;
+    if (this.opts.opsPerKey > 0 && n >= this.opts.opsPerKey) {
+      this.generation[slot] = (this.generation[slot] as number) + 1;
+      this.opsOn[slot] = 0;
+      const fresh = this.keyName(slot);
+      this.active[slot] = fresh;
+      this.usedKeys.push(fresh);
+    }
+    return key;
+  }
 
   start(): void {
     for (let c = 0; c < this.opts.clients; c++) {
@@ -177,10 +217,6 @@ export class Workload {
     if (this.error !== undefined) throw this.error;
   }
 
-  private pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.opts.rng() * xs.length)] as T;
-  }
-
   private target(): number {
     const n = this.opts.urls.length;
     // Mostly the node last named leader (as a real client would), sometimes any node (forwarding paths).
@@ -195,7 +231,7 @@ export class Workload {
   private async client(initialProcess: number): Promise<void> {
     let proc = initialProcess;
     while (!this.stopped) {
-      const key = this.pick(this.opts.keys);
+      const key = this.nextKey();
       const r = this.opts.rng();
       const fresh = ++this.seq;
       let f: OpFunction;
