@@ -170,7 +170,7 @@ export class OutboundLink {
     // Bounds the connection and the handshake together.
     let handshaking = false;
     socket.setTimeout(CONNECT_TIMEOUT_MS, () => {
-      if (handshaking) fail('no answer to the handshake in time');
+      if (handshaking) fail('no answer to the handshake in time', false);
       else socket.destroy(new Error('connect timeout'));
     });
     socket.on('connect', () => {
@@ -181,14 +181,15 @@ export class OutboundLink {
     const decoder = new FrameDecoder(MAX_HANDSHAKE_BYTES);
     const nonce = handshakeNonce();
     let challenge: Buffer | undefined;
-    const fail = (why: string): void => {
+    /** `refused`: the peer rejected our hello or failed to prove the secret (not a mere network fault). */
+    const fail = (why: string, refused = true): void => {
       if (!handshaking) return;
       handshaking = false;
       if (this.closed) return;
       this.counters.handshakeFailures++;
       const msg = `transport ${this.self}: handshake with ${this.peer} (${this.host}:${this.port}) failed: ${why}`;
       if (this.handshakeWarned) this.opts.log.debug(msg);
-      else this.opts.log.warn(msg + ' (does it share this cluster secret?)');
+      else this.opts.log.warn(refused ? `${msg} (does it hold this cluster's secret?)` : msg);
       this.handshakeWarned = true;
       socket.destroy();
     };

@@ -70,6 +70,8 @@ export interface Captured {
   readonly url: string;
   readonly headers: Record<string, string>;
   readonly body: string;
+  /** The target's answer, once it came (undefined: not delivered, or no answer yet). */
+  status?: number;
 }
 
 /**
@@ -93,10 +95,12 @@ export class RecordingProxy {
         const body = Buffer.concat(chunks);
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-        captured.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers, body: body.toString() });
+        const c: Captured = { method: req.method ?? 'GET', url: req.url ?? '/', headers, body: body.toString() };
+        captured.push(c);
         const up = http.request(
           { host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
           (r) => {
+            c.status = r.statusCode;
             res.writeHead(r.statusCode ?? 502, r.headers);
             r.pipe(res);
           },
@@ -111,9 +115,14 @@ export class RecordingProxy {
     return new RecordingProxy(server, addr.port, captured);
   }
 
-  /** The first captured request to `path` (without query) that `accept` likes. */
+  /**
+   * The first captured request to `path` (without query) that the target accepted (2xx) and `accept` likes:
+   * one that really was delivered, so sending it again is a replay.
+   */
   find(path: string, accept: (c: Captured) => boolean = () => true): Captured | undefined {
-    return this.captured.find((c) => c.url.split('?')[0] === path && accept(c));
+    return this.captured.find(
+      (c) => c.url.split('?')[0] === path && c.status !== undefined && c.status < 300 && accept(c),
+    );
   }
 
   async close(): Promise<void> {
