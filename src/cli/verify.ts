@@ -21,6 +21,7 @@ interface VerifyFlags {
   clients: string;
   keys: string;
   opsPerKey: string;
+  reads: string;
   recoverBoundMs: string;
   keepData?: boolean;
 }
@@ -63,6 +64,7 @@ export function addVerifyCommand(program: Command, io: VerifyCliIO): void {
       'operations a key gets before a fresh key replaces it, so every key history stays checkable (0: never)',
       String(DEFAULT_OPS_PER_KEY),
     )
+    .option('--reads <level>', 'read level of the workload: linearizable or lease (leader lease)', 'linearizable')
     .option('--recover-bound-ms <n>', 'after healing, a write must succeed within this bound', '10000')
     .option('--keep-data', 'keep the nodes data directory')
     .action(async (flags: VerifyFlags) => {
@@ -77,6 +79,9 @@ export function addVerifyCommand(program: Command, io: VerifyCliIO): void {
         clients = positiveInt('clients', flags.clients, 64);
         keys = positiveInt('keys', flags.keys, 1000);
         opsPerKey = positiveIntOrZero(flags.opsPerKey, 'ops-per-key');
+        if (flags.reads !== 'linearizable' && flags.reads !== 'lease') {
+          throw new Error(`--reads: expected linearizable or lease, got "${flags.reads}"`);
+        }
         bound = positiveInt('recover-bound-ms', flags.recoverBoundMs, 600_000);
       } catch (err) {
         io.err(`error: ${(err as Error).message}`);
@@ -96,6 +101,7 @@ export function addVerifyCommand(program: Command, io: VerifyCliIO): void {
             clients,
             keys,
             opsPerKey,
+            reads: flags.reads as 'linearizable' | 'lease',
             recoverBoundMs: bound,
             keepData: flags.keepData === true,
           },

@@ -79,6 +79,9 @@ export class LatencyHistogram {
   }
 }
 
+/** Most ticks one timer callback catches up on (a stopped process resumes at most this far behind). */
+const MAX_CATCH_UP_TICKS = 100;
+
 /** Proposals held back while a batch is in flight before they are handed to the core anyway. */
 const MAX_HELD_PROPOSALS = 1024;
 
@@ -126,6 +129,11 @@ export class RaftHost<R, C = unknown> {
   private lastBatchEnd = 0;
   private readSeq = 0;
   private readonly ticker: NodeJS.Timeout;
+  /**
+   * Monotonic time the core's tick count stands for: ticks follow wall time, so a process that was stopped
+   * (SIGSTOP, a long GC, an overloaded machine) catches up on resume instead of believing no time passed.
+   */
+  private tickedUntil = performance.now();
   private readonly sweeper: NodeJS.Timeout;
   private readonly leaderListeners: ((leader: NodeId, role: Role) => void)[] = [];
 
@@ -217,9 +225,16 @@ export class RaftHost<R, C = unknown> {
     return this.core.status().commit;
   }
 
-  /** True when this node is the leader and its lease covers a read now. */
+  /**
+   * True when this node is the leader and its lease covers a read now. The core counts the lease in ticks;
+   * it is trusted only while the tick count is current: after the process was stopped, a request may be
+   * served before the tick timer has caught up, and the ticks would then understate the time that passed
+   * (in which another leader may have been elected and have taken writes).
+   */
   hasLease(): boolean {
-    return !this.failedFlag && this.role === 'leader' && this.core.hasLease();
+    if (this.failedFlag || this.role !== 'leader') return false;
+    if (performance.now() - this.tickedUntil > 2 * this.opts.tickMs) return false;
+    return this.core.hasLease();
   }
 
   /** Resolves once `applied >= index` (or rejects at the deadline). */
@@ -269,8 +284,14 @@ export class RaftHost<R, C = unknown> {
   // ---------------------------------------------------------------------------------------------------
 
   private onTick(): void {
+    const now = performance.now();
+    const due = Math.floor((now - this.tickedUntil) / this.opts.tickMs);
+    // Usually one; more after the event loop or the process stood still (bounded: past an election timeout
+    // or two, more ticks change nothing).
+    const n = Math.min(Math.max(due, 1), MAX_CATCH_UP_TICKS);
+    this.tickedUntil = due > MAX_CATCH_UP_TICKS ? now : this.tickedUntil + n * this.opts.tickMs;
     if (this.closed || this.failedFlag) return;
-    this.core.tick();
+    for (let i = 0; i < n; i++) this.core.tick();
     this.schedule();
   }
 

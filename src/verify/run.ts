@@ -28,6 +28,8 @@ export interface VerifyOptions {
   readonly keys?: number;
   /** Operations per key before a fresh key takes its place (default 300; 0: never). */
   readonly opsPerKey?: number;
+  /** Read level of the workload's gets (default linearizable). */
+  readonly reads?: 'linearizable' | 'lease';
   /** Bound on the time to serve a write after healing (default 10 s). */
   readonly recoverBoundMs?: number;
   /** Per-request timeout of the workload (default 1000 ms). */
@@ -124,6 +126,7 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
       clients: opts.clients ?? 5,
       keys: opts.keys ?? DEFAULT_KEYS,
       opsPerKey: opts.opsPerKey ?? DEFAULT_OPS_PER_KEY,
+      reads: opts.reads ?? 'linearizable',
       rng,
       timeoutMs: opts.requestTimeoutMs ?? 1000,
       thinkMs: opts.thinkMs ?? 5,

@@ -121,6 +121,8 @@ export interface WorkloadOptions {
   readonly timeoutMs: number;
   /** Pause between a client's operations, ms. */
   readonly thinkMs: number;
+  /** Read level of gets (default linearizable; `lease` tests the leader lease under pauses). */
+  readonly reads?: 'linearizable' | 'lease';
   /** Time origin (process.hrtime.bigint() at start). */
   readonly origin: bigint;
 }
@@ -247,7 +249,10 @@ export class Workload {
       const invokeTime = nowNs(this.opts.origin);
       const invoke: HistoryEvent = { process: proc, type: 'invoke', f, key, value, time: invokeTime };
       this.history.push(invoke);
-      const res = await runOp(this.opts.urls[node] as string, f, key, value, { timeoutMs: this.opts.timeoutMs });
+      const res = await runOp(this.opts.urls[node] as string, f, key, value, {
+        timeoutMs: this.opts.timeoutMs,
+        consistency: this.opts.reads ?? 'linearizable',
+      });
       const time = nowNs(this.opts.origin);
       if (res.reason === 'refused') {
         // Never sent: no effect and nothing observed, so it is left out of the history (recording a failed

@@ -145,3 +145,37 @@ describe('RaftHost (in-process, three hosts)', () => {
     assert.ok(idx >= l.applied - 1);
   });
 });
+
+describe('RaftHost ticks follow wall time', () => {
+  test('after the event loop stood still, no lease is trusted until the ticks have caught up', async () => {
+    const storage = new SlowStorage([1]);
+    const core = new RaftNode({ id: 1, storage, peers: [1], electionTick: 10, heartbeatTick: 1, rng: makeRng(1) });
+    const host = new RaftHost<ApplyResult>({
+      id: 1,
+      peers: [1],
+      core,
+      storage,
+      transport: new LoopTransport(new Map()),
+      sm: new KvStateMachine(),
+      tickMs: 10,
+      requestTimeoutMs: 2000,
+      snapshotThreshold: 1000,
+      snapshotTrailing: 10,
+      applied: 0,
+    });
+    try {
+      for (let i = 0; i < 200 && !host.hasLease(); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(host.hasLease(), true, 'a single-node leader holds its lease');
+      // Stand still for 15 ticks, as a stopped process would (SIGSTOP, a long pause).
+      const until = performance.now() + 150;
+      while (performance.now() < until) {
+        // busy: no timer runs
+      }
+      assert.equal(host.hasLease(), false, 'the tick count is stale: no lease');
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(host.hasLease(), true, 'ticks caught up');
+    } finally {
+      await host.close();
+    }
+  });
+});
