@@ -13,7 +13,9 @@ import {
   type LocalCluster,
 } from '../modes/common/cluster.js';
 import { mainScript, type SpawnableMode } from '../modes/common/spawn.js';
-import { CLUSTER_SECRET_FILE } from './cluster.js';
+import { ensureClusterCerts } from '../net/certs.js';
+import type { TlsFiles } from '../net/tls-config.js';
+import { CLUSTER_SECRET_FILE, TLS_DIR } from './cluster.js';
 
 export interface ModeIO {
   out(line: string): void;
@@ -51,6 +53,8 @@ export interface ModeClusterOptions {
   readonly basePort?: number;
   /** Directory of the cluster secret (default ./data). */
   readonly data?: string;
+  /** Serve HTTPS with a development certificate in `<data>/tls` (one for every node of this host). */
+  readonly tls?: boolean;
 }
 
 /**
@@ -61,12 +65,19 @@ export async function runModeCluster(mode: SpawnableMode, opts: ModeClusterOptio
   let cluster: LocalCluster;
   const clusterSecretFile = path.join(path.resolve(opts.data ?? './data'), CLUSTER_SECRET_FILE);
   try {
+    let tls: TlsFiles | undefined;
+    if (opts.tls === true) {
+      const files = await ensureClusterCerts(path.join(path.resolve(opts.data ?? './data'), TLS_DIR), [1], [opts.host]);
+      tls = { ...(files.nodes.get(1) as { cert: string; key: string }), ca: files.ca };
+      io.out(`TLS: CA ${files.ca} (clients: --cacert ${files.ca})`);
+    }
     if (mode === 'quorum') {
       cluster = await spawnQuorumCluster({
         host: opts.host,
         basePort: opts.basePort,
         followers: opts.nodes === undefined ? undefined : opts.nodes - 1,
         clusterSecretFile,
+        tls,
       });
     } else if (mode === 'eventual') {
       cluster = await spawnEventualCluster({
@@ -74,10 +85,11 @@ export async function runModeCluster(mode: SpawnableMode, opts: ModeClusterOptio
         basePort: opts.basePort,
         replicas: opts.nodes,
         clusterSecretFile,
+        tls,
       });
     } else {
       const addresses = causalClusterAddresses(opts.nodes ?? 3, opts.basePort ?? 8090, opts.host);
-      cluster = await spawnCausalCluster({ addresses, clusterSecretFile });
+      cluster = await spawnCausalCluster({ addresses, clusterSecretFile, tls });
     }
   } catch (err) {
     io.err(`error: could not start the ${mode} cluster: ${(err as Error).message}`);

@@ -13,7 +13,7 @@ export type { CausalReplicaOptions, CausalTunables } from './replica.js';
 export { DEPENDENCY_ERROR } from './replica.js';
 
 export interface CausalReplicaHandle {
-  /** `http://IP:PORT` of this replica. */
+  /** `http://IP:PORT` (`https://` with TLS) of this replica. */
   readonly url: string;
   readonly socketAddress: string;
   close(): Promise<void>;
@@ -37,7 +37,7 @@ export async function startCausalReplica(opts: CausalReplicaOptions): Promise<Ca
   await node.join();
   node.start();
   return {
-    url: `http://${opts.socketAddress}`,
+    url: `${node.tls.scheme}://${opts.socketAddress}`,
     socketAddress: opts.socketAddress,
     close: async () => {
       node.stop();

@@ -10,10 +10,12 @@
  *   --dependency-wait-ms / QKV_CAUSAL_DEP_WAIT_MS  wait for missing dependencies before a 503, default 500
  *   --cluster-secret-file / QKV_CLUSTER_SECRET_FILE the cluster secret every replica shares (docs/security.md)
  *   --insecure / QKV_INSECURE=1                    run without a secret although listening beyond loopback
+ *   --tls-cert, --tls-key, --tls-ca / QKV_TLS_CERT, QKV_TLS_KEY, QKV_TLS_CA  serve HTTPS; peers over https
  * Test only: QKV_CAUSAL_SKIP_DEPS=1 together with NODE_ENV=test plants a bug (no dependency check).
  * Prints `causal replica listening on http://IP:PORT` once it serves; SIGTERM/SIGINT stop it.
  */
 import { parseArgs } from 'node:util';
+import { tlsFilesFrom } from '../../net/tls-config.js';
 import { startCausalReplica } from './index.js';
 
 function num(flag: string | undefined, env: string | undefined, name: string): number | undefined {
@@ -35,6 +37,9 @@ async function main(): Promise<void> {
       'dependency-wait-ms': { type: 'string' },
       'cluster-secret-file': { type: 'string' },
       insecure: { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
       verbose: { type: 'boolean' },
     },
   });
@@ -59,6 +64,11 @@ async function main(): Promise<void> {
     unsafeSkipDependencyCheck: env.NODE_ENV === 'test' && env.QKV_CAUSAL_SKIP_DEPS === '1',
     clusterSecretFile: values['cluster-secret-file'] ?? (env.QKV_CLUSTER_SECRET_FILE || undefined),
     insecure: values.insecure === true || env.QKV_INSECURE === '1' || env.QKV_INSECURE === 'true',
+    tls: tlsFilesFrom({
+      cert: values['tls-cert'] ?? env.QKV_TLS_CERT,
+      key: values['tls-key'] ?? env.QKV_TLS_KEY,
+      ca: values['tls-ca'] ?? env.QKV_TLS_CA,
+    }),
   });
   // One JSON line, as the other modes print it (spawners wait for it); it also reads as prose.
   const message = `causal replica listening on ${handle.url}`;

@@ -3,7 +3,9 @@
  * request never waits long on an unreachable peer, and the view with per-peer health bookkeeping. Every
  * internal request carries the replica's peer credential (src/net/peer-auth.ts) when it has a secret.
  */
+import { fetch as undiciFetch } from 'undici';
 import type { SignHeaders } from '../../net/peer-auth.js';
+import type { PeerTls } from '../common/peer-tls.js';
 
 /** Header naming the sending replica on internal requests (used to simulate partitions). */
 export const FROM_HEADER = 'x-qkv-from';
@@ -22,15 +24,21 @@ export async function peerRequest(
   body: unknown,
   timeoutMs: number,
   sign?: SignHeaders,
+  /** TLS: https, with the replica's agent (see ../common/peer-tls.ts). */
+  tls?: PeerTls,
 ): Promise<PeerReply | undefined> {
   try {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const res = await fetch(`http://${peer}${path}`, {
+    const init = {
       method,
       headers: { 'content-type': 'application/json', [FROM_HEADER]: self, ...sign?.(method, path, payload) },
       body: payload,
       signal: AbortSignal.timeout(timeoutMs),
-    });
+    };
+    const res =
+      tls?.dispatcher === undefined
+        ? await fetch(`http://${peer}${path}`, init)
+        : await undiciFetch(`${tls.scheme}://${peer}${path}`, { ...init, dispatcher: tls.dispatcher });
     const text = await res.text();
     let parsed: unknown;
     try {

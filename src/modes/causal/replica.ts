@@ -3,6 +3,8 @@
  * (health checks + anti-entropy), write broadcast, failure simulation and the client dependency check.
  */
 import { PeerAuth } from '../../net/peer-auth.js';
+import type { TlsFiles } from '../../net/tls-config.js';
+import { openPeerTls, type PeerTls } from '../common/peer-tls.js';
 import { leq, parseClock, type VectorClock } from './clock.js';
 import { peerRequest, View } from './peers.js';
 import { CausalState, parseWrite, type Write } from './state.js';
@@ -31,6 +33,8 @@ export interface CausalTunables {
   readonly clusterSecretFile?: string;
   /** Run without a secret although listening beyond loopback. */
   readonly insecure?: boolean;
+  /** TLS: serve HTTPS and call peers over https (see ../common/peer-tls.ts). */
+  readonly tls?: TlsFiles;
 }
 
 export interface CausalReplicaOptions extends CausalTunables {
@@ -62,6 +66,8 @@ export class CausalReplica {
   readonly counters = { broadcasts: 0, broadcastFailures: 0, syncs: 0, syncFailures: 0, dependency503: 0 };
   /** Signs what this replica sends to its peers, verifies what they send (peer credentials). */
   readonly auth: PeerAuth;
+  /** HTTPS serving and the agent of calls to peers (plain HTTP without TLS files). */
+  readonly tls: PeerTls;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly waiters = new Set<() => void>();
@@ -69,6 +75,7 @@ export class CausalReplica {
   constructor(opts: CausalReplicaOptions, auth?: PeerAuth) {
     this.self = opts.socketAddress;
     this.auth = auth ?? PeerAuth.insecure(opts.socketAddress);
+    this.tls = openPeerTls(opts.tls);
     this.state = new CausalState(this.self);
     this.view = new View(this.self, opts.view);
     this.syncIntervalMs = opts.syncIntervalMs ?? 1000;
@@ -183,8 +190,15 @@ export class CausalReplica {
 
   /** One signed internal request to a peer; undefined on a network error or timeout. */
   private send(peer: string, method: 'POST' | 'PUT' | 'DELETE', path: string, body: unknown) {
-    return peerRequest(this.self, peer, method, path, body, this.peerTimeoutMs, (m, p, b) =>
-      this.auth.signHeaders(m, p, b),
+    return peerRequest(
+      this.self,
+      peer,
+      method,
+      path,
+      body,
+      this.peerTimeoutMs,
+      (m, p, b) => this.auth.signHeaders(m, p, b),
+      this.tls,
     );
   }
 

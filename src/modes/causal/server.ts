@@ -50,7 +50,11 @@ export function buildCausalApp(
 ): FastifyInstance {
   // Keys are limited in characters here; the byte limit only has to let 50 characters of any script through.
   const httpLimits: Limits = { maxKeyBytes: limits.maxKeyChars * 4, maxValueBytes: limits.maxValueBytes };
-  const app = createHttpServer({ limits: httpLimits, logger });
+  const app = createHttpServer({
+    limits: httpLimits,
+    logger,
+    ...(node.tls.server === undefined ? {} : { https: node.tls.server }),
+  });
 
   // The causal API sends metadata in the body of GET requests, which Fastify skips by default.
   app.addHttpMethod('GET', { hasBody: true, overrideExisting: true });

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { tlsFilesFrom, type TlsFiles } from '../../net/tls-config.js';
 
 /**
  * Flag/environment parsing shared by the quorum and eventual runnable entries: every option can be given as
@@ -25,11 +26,19 @@ export const CREDENTIAL_SPECS: readonly OptionSpec[] = [
     description: 'run without a cluster secret although listening beyond loopback',
     boolean: true,
   },
+  { flag: 'tls-cert', env: 'QKV_TLS_CERT', description: 'serve HTTPS with this certificate (PEM)' },
+  { flag: 'tls-key', env: 'QKV_TLS_KEY', description: 'the certificate key (PEM)' },
+  { flag: 'tls-ca', env: 'QKV_TLS_CA', description: 'the cluster CA (PEM): peers are verified against it' },
 ];
 
 /** The credential options as the node starters take them. */
-export function credentialArgs(args: ArgReader): { clusterSecretFile?: string; insecure: boolean } {
-  return { clusterSecretFile: args.string('cluster-secret-file'), insecure: args.flag('insecure') };
+export function credentialArgs(args: ArgReader): { clusterSecretFile?: string; insecure: boolean; tls?: TlsFiles } {
+  const tls = tlsFilesFrom({ cert: args.string('tls-cert'), key: args.string('tls-key'), ca: args.string('tls-ca') });
+  return {
+    clusterSecretFile: args.string('cluster-secret-file'),
+    insecure: args.flag('insecure'),
+    ...(tls === undefined ? {} : { tls }),
+  };
 }
 
 export class ArgReader {

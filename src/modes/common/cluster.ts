@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureSecretFile } from '../../net/peer-auth.js';
+import type { TlsFiles } from '../../net/tls-config.js';
 import { eventualClusterLayout, quorumClusterLayout } from './layout.js';
 import { spawnModeNode, type SpawnedNode } from './spawn.js';
 
@@ -30,6 +31,12 @@ export interface ClusterSecret {
   readonly env: Record<string, string>;
   /** Removes the temporary directory, if one was made. */
   dispose(): void;
+}
+
+/** The environment that gives a node its TLS files (none without TLS). */
+export function tlsEnv(tls: TlsFiles | undefined): Record<string, string> {
+  if (tls === undefined) return {};
+  return { QKV_TLS_CERT: tls.cert, QKV_TLS_KEY: tls.key, ...(tls.ca === undefined ? {} : { QKV_TLS_CA: tls.ca }) };
 }
 
 export function clusterSecret(file?: string): ClusterSecret {
@@ -68,13 +75,15 @@ export interface QuorumClusterOptions {
   readonly leaderArgs?: readonly string[];
   /** The cluster secret file (created if absent); default: a temporary one. */
   readonly clusterSecretFile?: string;
+  /** TLS files every node serves HTTPS with (a certificate valid for the host). */
+  readonly tls?: TlsFiles;
 }
 
 /** Leader on basePort (8000) and followers on the next ports (8001–8005 by default). */
 export async function spawnQuorumCluster(opts: QuorumClusterOptions = {}): Promise<LocalCluster> {
   const layout = quorumClusterLayout(opts);
   const secret = clusterSecret(opts.clusterSecretFile);
-  const env: Record<string, string> = { ...secret.env };
+  const env: Record<string, string> = { ...secret.env, ...tlsEnv(opts.tls) };
   if (opts.writeQuorum !== undefined) env.WRITE_QUORUM = String(opts.writeQuorum);
   if (opts.minDelay !== undefined) env.MIN_DELAY = String(opts.minDelay);
   if (opts.maxDelay !== undefined) env.MAX_DELAY = String(opts.maxDelay);
@@ -118,7 +127,7 @@ export async function spawnQuorumCluster(opts: QuorumClusterOptions = {}): Promi
           '--leader',
           hostPort(layout.leader),
         ],
-        secret.env,
+        { ...secret.env, ...tlsEnv(opts.tls) },
       ),
     ),
   );
@@ -139,6 +148,8 @@ export interface EventualClusterOptions {
   readonly args?: readonly string[];
   /** The cluster secret file (created if absent); default: a temporary one. */
   readonly clusterSecretFile?: string;
+  /** TLS files every replica serves HTTPS with. */
+  readonly tls?: TlsFiles;
 }
 
 /** Replicas r1..rn on consecutive ports from basePort (8100–8102 by default). */
@@ -160,7 +171,7 @@ export async function spawnEventualCluster(opts: EventualClusterOptions = {}): P
           r.peers.map((u) => u.replace(/^https?:\/\//, '')).join(','),
           ...(opts.args ?? []),
         ],
-        secret.env,
+        { ...secret.env, ...tlsEnv(opts.tls) },
       ),
     ),
   );
@@ -180,6 +191,8 @@ export interface CausalClusterOptions {
   readonly clusterSecretFile?: string;
   /** More environment for every replica. */
   readonly env?: Readonly<Record<string, string>>;
+  /** TLS files every replica serves HTTPS with. */
+  readonly tls?: TlsFiles;
 }
 
 /** Causal replicas, one per address, each with the whole cluster as its view. */
@@ -188,7 +201,13 @@ export async function spawnCausalCluster(opts: CausalClusterOptions): Promise<Lo
   const view = opts.addresses.join(',');
   const results = await Promise.allSettled(
     opts.addresses.map((addr) =>
-      spawnModeNode('causal', [], { ...opts.env, ...secret.env, SOCKET_ADDRESS: addr, VIEW: view }),
+      spawnModeNode('causal', [], {
+        ...opts.env,
+        ...secret.env,
+        ...tlsEnv(opts.tls),
+        SOCKET_ADDRESS: addr,
+        VIEW: view,
+      }),
     ),
   );
   const nodes = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

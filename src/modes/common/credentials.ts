@@ -5,12 +5,15 @@
  * refuses to start.
  */
 import { PeerAuth, isLoopbackHost, resolvePeerKeys } from '../../net/peer-auth.js';
+import type { TlsFiles } from '../../net/tls-config.js';
 
 export interface CredentialOptions {
   /** The cluster secret file every node of the cluster shares. */
   readonly clusterSecretFile?: string;
   /** Run without a secret although listening beyond loopback. */
   readonly insecure?: boolean;
+  /** TLS: serve HTTPS and call peers over https (see peer-tls.ts). */
+  readonly tls?: TlsFiles;
 }
 
 const stderrWarn = (msg: string): void => {

@@ -5,7 +5,7 @@
  * caller: the call rejects with a PeerError instead. With a signer, every request carries the node's peer
  * credential (src/net/peer-auth.ts) over exactly the bytes sent.
  */
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { pathAndQueryOf, type SignHeaders } from '../../net/peer-auth.js';
 
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
@@ -33,6 +33,8 @@ export async function requestJson<T = unknown>(
   body: unknown,
   timeoutMs: number,
   sign?: SignHeaders,
+  /** The node's TLS agent for https peers (see peer-tls.ts); default a plain keep-alive agent. */
+  dispatcher: Dispatcher = agent,
 ): Promise<PeerResponse<T>> {
   let status: number;
   let text: string;
@@ -45,7 +47,7 @@ export async function requestJson<T = unknown>(
       headers,
       body: payload,
       signal: AbortSignal.timeout(timeoutMs),
-      dispatcher: agent,
+      dispatcher,
     });
     status = res.statusCode;
     text = await res.body.text();
@@ -65,12 +67,18 @@ export function postJson<T = unknown>(
   body: unknown,
   timeoutMs: number,
   sign?: SignHeaders,
+  dispatcher?: Dispatcher,
 ): Promise<PeerResponse<T>> {
-  return requestJson<T>('POST', url, body, timeoutMs, sign);
+  return requestJson<T>('POST', url, body, timeoutMs, sign, dispatcher);
 }
 
-export function getJson<T = unknown>(url: string, timeoutMs: number, sign?: SignHeaders): Promise<PeerResponse<T>> {
-  return requestJson<T>('GET', url, undefined, timeoutMs, sign);
+export function getJson<T = unknown>(
+  url: string,
+  timeoutMs: number,
+  sign?: SignHeaders,
+  dispatcher?: Dispatcher,
+): Promise<PeerResponse<T>> {
+  return requestJson<T>('GET', url, undefined, timeoutMs, sign, dispatcher);
 }
 
 function describe(err: unknown): string {

@@ -29,6 +29,7 @@ import { FailureGate } from '../common/gate.js';
 import { ModeMetrics } from '../common/metrics.js';
 import { PeerError } from '../common/peer-client.js';
 import { openPeerAuth, type CredentialOptions } from '../common/credentials.js';
+import { openPeerTls, withScheme } from '../common/peer-tls.js';
 import { installPeerAuth } from '../../net/peer-auth-http.js';
 import { Replica, type RoundResult } from './replica.js';
 import { parseWireEntry } from './store.js';
@@ -64,7 +65,12 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
   const aeInterval = opts.antiEntropyIntervalMs ?? 1000;
   const catchUpTimeoutMs = opts.catchUpTimeoutMs ?? 3000;
   const auth = openPeerAuth(id || `replica@${host}`, host, opts);
-  const app = createHttpServer({ limits, logger: opts.logger ?? false });
+  const tls = openPeerTls(opts.tls);
+  const app = createHttpServer({
+    limits,
+    logger: opts.logger ?? false,
+    ...(tls.server === undefined ? {} : { https: tls.server }),
+  });
   installPeerAuth(app, auth, (_req, path) => path === '/replicate' || path.startsWith('/sync/'));
   const metrics: ModeMetrics = new ModeMetrics(
     MODE,
@@ -74,7 +80,7 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
   const replica: Replica = new Replica(
     {
       nodeId: id,
-      peers: opts.peers,
+      peers: opts.peers.map((u) => withScheme(u, tls.scheme)),
       buckets: opts.buckets ?? 256,
       delay: new SimulatedDelay(opts.minDelay ?? 0, opts.maxDelay ?? opts.minDelay ?? 0),
       peerTimeoutMs: opts.peerTimeoutMs ?? 1000,
@@ -82,6 +88,7 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
       batchSize: opts.batchSize ?? 1000,
       isFailed: () => gate.failed,
       sign: auth.signHeaders.bind(auth),
+      dispatcher: tls.dispatcher,
     },
     metrics,
   );
@@ -203,7 +210,7 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
 
   const address = await app.listen({ host, port: opts.port ?? 0 });
   const port = Number(new URL(address).port);
-  const url = `http://${host}:${port}`;
+  const url = `${tls.scheme}://${host}:${port}`;
   if (id === '') {
     id = `replica-${port}`;
     auth.setId(id);

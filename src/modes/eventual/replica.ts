@@ -1,3 +1,4 @@
+import type { Dispatcher } from 'undici';
 import type { SignHeaders } from '../../net/peer-auth.js';
 import { HttpError } from '../../server/http-common.js';
 import { SimulatedDelay } from '../common/delay.js';
@@ -21,6 +22,8 @@ export interface ReplicaOptions {
   readonly isFailed: () => boolean;
   /** Signs each request to a peer with the cluster secret (peer credentials). */
   readonly sign?: SignHeaders;
+  /** The node's TLS agent for https peers (see ../common/peer-tls.ts). */
+  readonly dispatcher?: Dispatcher;
 }
 
 export interface RoundResult {
@@ -228,7 +231,7 @@ export class Replica {
   private async call<T>(peer: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
     const info = this.peerInfo.get(peer);
     try {
-      const res = await postJson<T>(`${peer}${path}`, body, timeoutMs, this.opts.sign);
+      const res = await postJson<T>(`${peer}${path}`, body, timeoutMs, this.opts.sign, this.opts.dispatcher);
       if (res.status !== 200) {
         const err = (res.body as { error?: unknown } | undefined)?.error;
         throw new PeerError(`${peer}${path}`, `status ${res.status}${typeof err === 'string' ? `: ${err}` : ''}`);

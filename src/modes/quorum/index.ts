@@ -31,6 +31,7 @@ import { FailureGate } from '../common/gate.js';
 import { ModeMetrics } from '../common/metrics.js';
 import { getJson } from '../common/peer-client.js';
 import { openPeerAuth, type CredentialOptions } from '../common/credentials.js';
+import { openPeerTls, withScheme } from '../common/peer-tls.js';
 import { installPeerAuth } from '../../net/peer-auth-http.js';
 import { QuorumReplicator } from './leader.js';
 import { VersionedStore, parseWireRecord, recordOf } from './store.js';
@@ -72,7 +73,8 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
   const host = opts.host ?? '127.0.0.1';
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const isLeader = opts.role === 'leader';
-  const followers = opts.followers ?? [];
+  const tls = openPeerTls(opts.tls);
+  const followers = (opts.followers ?? []).map((u) => withScheme(u, tls.scheme));
   if (isLeader && followers.length === 0) throw new Error('a quorum leader needs at least one follower');
   if (!isLeader && !opts.leaderUrl) throw new Error('a quorum follower needs the leader URL');
   const writeQuorum = opts.writeQuorum ?? envNumber('WRITE_QUORUM') ?? followers.length;
@@ -87,14 +89,18 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
   const auth = openPeerAuth(id || `follower@${host}`, host, opts);
   const sign = auth.signHeaders.bind(auth);
   const store = new VersionedStore();
-  const app = createHttpServer({ limits, logger: opts.logger ?? false });
+  const app = createHttpServer({
+    limits,
+    logger: opts.logger ?? false,
+    ...(tls.server === undefined ? {} : { https: tls.server }),
+  });
   installPeerAuth(app, auth, (_req, path) => path === '/replicate');
   const metrics = new ModeMetrics(
     MODE,
     () => store.liveCount,
     () => auth.refusals.snapshot(),
   );
-  const leaderUrl = opts.leaderUrl ?? '';
+  const leaderUrl = opts.leaderUrl === undefined ? '' : withScheme(opts.leaderUrl, tls.scheme);
   const leaderId = opts.leaderId ?? 'leader';
 
   const gate = new FailureGate({
@@ -113,6 +119,7 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
           repairIntervalMs: opts.repairIntervalMs ?? 300,
           isFailed: () => gate.failed,
           sign,
+          dispatcher: tls.dispatcher,
         },
         metrics,
       )
@@ -134,6 +141,7 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
             `${src}/data?tombstones=1`,
             DATA_TIMEOUT_MS,
             sign,
+            tls.dispatcher,
           );
           if (res.status !== 200 || res.body?.data === undefined) throw new Error(`status ${res.status}`);
           for (const [key, r] of Object.entries(res.body.data)) {
@@ -271,7 +279,7 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
 
   const address = await app.listen({ host, port: opts.port ?? 0 });
   const port = Number(new URL(address).port);
-  const url = `http://${host}:${port}`;
+  const url = `${tls.scheme}://${host}:${port}`;
   if (id === '') {
     id = `follower-${port}`;
     auth.setId(id);

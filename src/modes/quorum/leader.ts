@@ -1,3 +1,4 @@
+import type { Dispatcher } from 'undici';
 import type { SignHeaders } from '../../net/peer-auth.js';
 import { SimulatedDelay } from '../common/delay.js';
 import { PeerError, postJson } from '../common/peer-client.js';
@@ -18,6 +19,8 @@ export interface ReplicationOptions {
   readonly isFailed: () => boolean;
   /** Signs each replication request with the cluster secret (peer credentials). */
   readonly sign?: SignHeaders;
+  /** The leader's TLS agent for https followers (see ../common/peer-tls.ts). */
+  readonly dispatcher?: Dispatcher;
 }
 
 export interface WriteOutcome {
@@ -63,7 +66,13 @@ export class FollowerLink {
       return false;
     }
     try {
-      const res = await postJson(`${this.url}/replicate`, rec, this.opts.replicateTimeoutMs, this.opts.sign);
+      const res = await postJson(
+        `${this.url}/replicate`,
+        rec,
+        this.opts.replicateTimeoutMs,
+        this.opts.sign,
+        this.opts.dispatcher,
+      );
       if (res.status !== 200) throw new PeerError(this.url, `status ${res.status}`);
       this.markUp();
       this.acked++;
@@ -131,6 +140,7 @@ export class FollowerLink {
           { entries: batch },
           this.opts.replicateTimeoutMs * 2,
           this.opts.sign,
+          this.opts.dispatcher,
         );
         if (res.status !== 200) throw new PeerError(this.url, `status ${res.status}`);
         this.markUp();
