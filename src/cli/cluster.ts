@@ -18,6 +18,7 @@ import { fetch as undiciFetch, type Agent } from 'undici';
 import { ensureClusterCerts } from '../net/certs.js';
 import { tlsAgent } from '../net/tls-config.js';
 import { ensureSecretFile } from '../net/peer-auth.js';
+import { bootstrapClusterAuth } from './auth-commands.js';
 import { localClusterFile } from './config.js';
 
 export interface ClusterOptions {
@@ -29,6 +30,8 @@ export interface ClusterOptions {
   readonly restart: boolean;
   /** What the nodes replicate (default kv); recorded in the cluster file. */
   readonly app?: 'kv' | 'chat';
+  /** Once ready, create a root user (password in `<data>/root.credential`) and enable auth (kv only). */
+  readonly auth?: boolean;
   /**
    * Serve HTTPS: development certificates in `<data>/tls` (a CA and one certificate per node, made once),
    * named by the cluster file, which clients read to find the CA.
@@ -195,6 +198,17 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
     );
     if (up.size === urls.length) {
       io.out(`cluster ready: ${urls.join(',')}`);
+      if (o.auth === true) {
+        try {
+          const ca = o.tls === true ? readFileSync(path.join(dataDir, TLS_DIR, 'ca.pem')) : undefined;
+          await bootstrapClusterAuth(urls, dataDir, io, ca);
+        } catch (err) {
+          io.err(`cannot enable authentication: ${(err as Error).message}`);
+          exitCode = 1;
+          void stopAll();
+          break;
+        }
+      }
       io.out('press Ctrl-C to stop');
       break;
     }

@@ -2,7 +2,7 @@
 import { Client } from '../client/client.js';
 import { KvError } from '../client/errors.js';
 import { resolveClientTls, type ClientTlsFlags } from './client-tls.js';
-import type { Consistency, JsonValue, NodeStatus } from '../client/types.js';
+import type { ClientAuth, Consistency, JsonValue, NodeStatus } from '../client/types.js';
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
 
@@ -14,6 +14,10 @@ export interface KvIO {
 export interface CommonFlags extends ClientTlsFlags {
   endpoints: string;
   timeoutMs?: string;
+  /** `--user NAME[:PASSWORD]` and `--token T` as given; `auth` is what they resolve to (auth-commands.ts). */
+  user?: string;
+  token?: string;
+  auth?: ClientAuth;
 }
 
 /** A CLI value: JSON if it parses as JSON, otherwise the string itself. */
@@ -39,6 +43,7 @@ export function makeClient(flags: CommonFlags): Client {
     endpoints: resolved.endpoints,
     ...resolved.tls,
     ...(timeoutMs === undefined ? {} : { timeoutMs, deadlineMs: Math.max(timeoutMs * 3, 5000) }),
+    ...(flags.auth === undefined ? {} : { auth: flags.auth }),
   });
 }
 

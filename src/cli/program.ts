@@ -3,6 +3,7 @@ import { runModeCluster, runModeServe } from './modes.js';
 import type { SpawnableMode } from '../modes/common/spawn.js';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { addAuthCommands, addCredentialOptions } from './auth-commands.js';
 import { addBenchCommand } from './bench.js';
 import { addChatCommand } from './chat.js';
 import { runCluster } from './cluster.js';
@@ -57,7 +58,7 @@ function addTunables(cmd: Command): Command {
 
 function addEndpoints(cmd: Command, io: CliIO): Command {
   addClientTlsOptions(cmd, io.env);
-  return cmd
+  return addCredentialOptions(cmd)
     .option(
       '-e, --endpoints <urls>',
       'comma-separated node URLs; env QKV_ENDPOINTS (default: the local cluster)',
@@ -149,6 +150,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .option('--base-peer-port <port>', 'peer transport port of node 1', '7001')
       .option('--data <dir>', 'data directory (with --app chat: <dir>/chat unless given)', './data')
       .option('--restart', 'restart a node that dies instead of stopping the cluster')
+      .option('--auth', 'key-value raft cluster: once ready, create a root user and enable authentication')
       .option('--tls', 'serve HTTPS with development certificates made once in <data>/tls (raft mode)')
       .addOption(
         new Option('--app <app>', 'what the raft nodes replicate: kv (default) or chat (see docs/chat.md)')
@@ -176,6 +178,10 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
     ) => {
       if (flags.app === 'chat' && flags.mode !== 'raft') {
         io.err('error: --app chat runs on the raft mode only');
+        return io.exit(2);
+      }
+      if (flags.auth === true && (flags.app === 'chat' || flags.mode !== 'raft')) {
+        io.err('error: --auth is for the key-value store in raft mode');
         return io.exit(2);
       }
       if (typeof flags.mode === 'string' && flags.mode !== 'raft') {
@@ -223,6 +229,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
           restart: flags.restart === true,
           tls: flags.tls === true,
           app: flags.app === 'chat' ? 'chat' : 'kv',
+          auth: flags.auth === true,
           serveArgs,
           readyTimeoutMs: 30_000,
         },
@@ -262,6 +269,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
     .description('a table of every node: id, url, role, term, commit, applied, leader, health')
     .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
 
+  addAuthCommands(program, io, (c) => addEndpoints(c, io));
   addSecretCommands(program, io);
   addCertsCommands(program, io);
   addBenchCommand(program, io);

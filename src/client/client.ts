@@ -17,6 +17,7 @@ import type { NodeId } from '../raft/types.js';
 import { clientFetch, type FetchLike } from './fetch.js';
 import { KvError, NotFoundError, PreconditionFailedError, UnavailableError } from './errors.js';
 import type {
+  ClientAuth,
   ClientOptions,
   DeleteResult,
   GetOptions,
@@ -89,6 +90,8 @@ export class Client {
   private readonly idToEndpoint = new Map<NodeId, string>();
   private probing: Promise<void> | undefined;
   private readonly fetch: FetchLike;
+  /** The Authorization header every request carries (none without credentials). */
+  private readonly authorization: string | undefined;
 
   constructor(opts: ClientOptions) {
     if (opts.endpoints.length === 0) throw new TypeError('Client needs at least one endpoint');
@@ -100,6 +103,7 @@ export class Client {
     this.backoffMs = opts.backoffMs ?? 25;
     this.clientId = opts.clientId ?? randomBytes(8).toString('hex');
     this.fetch = clientFetch(opts);
+    this.authorization = authorizationHeader(opts.auth);
   }
 
   /** The endpoint the next request goes to first (the leader, once known). */
@@ -182,6 +186,19 @@ export class Client {
     );
   }
 
+  /**
+   * Any request of the API with the client's leader discovery, failover and credentials (user and role
+   * management, see auth.ts); a 4xx answer throws a KvError carrying its status and body.
+   */
+  async request(
+    method: 'GET' | 'PUT' | 'DELETE' | 'POST',
+    path: string,
+    body?: Readonly<Record<string, JsonValue>>,
+  ): Promise<{ readonly status: number; readonly body: Readonly<Record<string, JsonValue>> }> {
+    const a = await this.call(body === undefined ? { method, path } : { method, path, body: { ...body } });
+    return { status: a.status, body: a.body };
+  }
+
   private nextRequestId(): string {
     this.seq++;
     return `${this.clientId}:${this.seq}`;
@@ -193,7 +210,10 @@ export class Client {
       method: c.method,
       redirect: 'manual',
       signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
-      headers: c.body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' },
+      headers: {
+        ...(c.body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' }),
+        ...(this.authorization === undefined ? {} : { authorization: this.authorization }),
+      },
     };
     if (c.body !== undefined) init.body = JSON.stringify(c.body);
     const res = await this.fetch(endpoint + c.path, init);
@@ -321,6 +341,14 @@ export class Client {
       if (this.idToEndpoint.size < this.endpoints.length) setTimeout(() => (this.probing = undefined), 5000).unref();
     });
   }
+}
+
+/** `Basic base64(user:password)` or `Bearer <token>`. */
+export function authorizationHeader(auth: ClientAuth | undefined): string | undefined {
+  if (auth === undefined) return undefined;
+  if ('token' in auth) return `Bearer ${auth.token}`;
+  if (auth.user.includes(':')) throw new TypeError('a user name cannot contain ":"');
+  return 'Basic ' + Buffer.from(`${auth.user}:${auth.password}`, 'utf8').toString('base64');
 }
 
 function meta(a: Answer): ResponseMeta {

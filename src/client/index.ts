@@ -26,3 +26,5 @@ export type {
   ChatClientEvents,
   ChatStreamEvents,
 } from './chat-types.js';
+export { AuthAdmin, enableAuthWithRoot } from './auth.js';
+export type { AuthStatus, UserInfo, RoleInfo, PermissionInfo } from './auth.js';

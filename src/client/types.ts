@@ -6,6 +6,12 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 
 export type Consistency = 'linearizable' | 'lease' | 'stale';
 
+/**
+ * Credentials for a cluster with auth on: a user and its password (sent as HTTP Basic on every request; the
+ * nodes cache the check), or a token from `POST /auth/authenticate` (sent as a Bearer token).
+ */
+export type ClientAuth = { readonly user: string; readonly password: string } | { readonly token: string };
+
 export interface ClientOptions {
   /** Node base URLs, e.g. `http://127.0.0.1:8081`. At least one. */
   readonly endpoints: readonly string[];
@@ -19,6 +25,8 @@ export interface ClientOptions {
   readonly backoffMs?: number;
   /** Prefix of request ids; random per Client by default. */
   readonly clientId?: string;
+  /** Credentials, for a cluster with auth on. */
+  readonly auth?: ClientAuth;
   /** For `https://` endpoints: the CA certificate (PEM) to verify the nodes with, instead of the system's CAs. */
   readonly ca?: string | Buffer;
   /** A client certificate (PEM) and its key, for nodes that identify users by certificate. */

@@ -28,6 +28,8 @@ export interface OpenedApp<R, C> {
 export interface AppRouteContext<R, C> extends DispatchContext {
   readonly host: RaftHost<R, C>;
   readonly limits: Limits;
+  /** Forwarded requests must carry a valid peer credential (the node has a cluster secret). */
+  readonly peerAuthenticated?: boolean;
 }
 
 export interface RaftApp<R, C> {

@@ -23,6 +23,8 @@ export interface DispatchContext {
   readonly tickMs: number;
   /** Throws the 503 a node answers while it is marked failed or still catching up. */
   checkServing(): void;
+  /** Headers to add when forwarding `req` to the leader (beyond its Authorization header, always copied). */
+  forwardHeaders?(req: FastifyRequest): Readonly<Record<string, string>> | undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -112,7 +114,8 @@ async function dispatchLoop(
       try {
         const body = req.body === undefined || req.body === null ? undefined : JSON.stringify(req.body);
         const auth = req.headers.authorization;
-        const headers = auth === undefined ? undefined : { authorization: auth };
+        const extra = ctx.forwardHeaders?.(req);
+        const headers = auth === undefined ? extra : { ...extra, authorization: auth };
         const res = await ctx.forwarder.request(leader, req.method, req.url, body, remaining, headers);
         if (res.status === 503 && isNotLeaderBody(res.body) && Date.now() < deadline) {
           await sleep(ctx.tickMs);

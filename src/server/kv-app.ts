@@ -1,12 +1,12 @@
 /** The key-value store as a node's app: the in-memory KV state machine and the `/kvs`, `/txn` routes. */
-import type { Command } from '../kv/commands.js';
+import type { LogCommand } from '../kv/commands.js';
 import { DEFAULT_PARSE_LIMITS } from '../kv/parse.js';
 import type { ApplyResult } from '../kv/results.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import type { RaftApp } from './app.js';
 import { registerKvRoutes } from './routes.js';
 
-export const kvApp: RaftApp<ApplyResult, Command> = {
+export const kvApp: RaftApp<ApplyResult, LogCommand> = {
   name: 'kv',
   open(_cfg, storage) {
     const kv = new KvStateMachine();
@@ -18,7 +18,7 @@ export const kvApp: RaftApp<ApplyResult, Command> = {
       routes(app, ctx) {
         registerKvRoutes(app, { ...ctx, kv, parseLimits: { ...DEFAULT_PARSE_LIMITS, ...ctx.limits } });
       },
-      status: () => ({ keys: kv.size, sessions: kv.sessionCount }),
+      status: () => ({ keys: kv.size, sessions: kv.sessionCount, auth_enabled: kv.auth.enabled }),
       close() {},
     };
   },

@@ -4,6 +4,7 @@
  * file per node, spawns `node dist/src/server/main.js --config ...` and kills children by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,8 @@ import { ensureClusterCerts, type ClusterTlsFiles } from '../net/certs.js';
 import { tlsAgent } from '../net/tls-config.js';
 import { readFileSync } from 'node:fs';
 import { fetch as undiciFetch, type Agent } from 'undici';
+import { AuthAdmin, enableAuthWithRoot } from '../client/auth.js';
+import { Client } from '../client/client.js';
 
 export interface LocalClusterOptions {
   readonly nodes: number;
@@ -43,6 +46,8 @@ export interface LocalClusterOptions {
    * verify each other against the CA and require each other's certificates on the peer transport.
    */
   readonly tls?: boolean;
+  /** Key-value clusters: once up, create a root user with a random password (`rootPassword`) and enable auth. */
+  readonly auth?: boolean;
 }
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
@@ -55,6 +60,8 @@ export class LocalCluster {
   readonly stderr = new Map<number, string>();
   /** Last lines of each node's stdout (its log). */
   readonly stdout = new Map<number, string>();
+  /** The root user's password, with the `auth` option. */
+  rootPassword: string | undefined;
   /** Each node's peer transport port. */
   readonly raftPorts = new Map<number, number>();
   /** The TLS files, with `tls`. */
@@ -113,6 +120,12 @@ export class LocalCluster {
     } catch (err) {
       await c.stopAll();
       throw err;
+    }
+    if (opts.auth === true) {
+      c.rootPassword = randomBytes(18).toString('base64url');
+      const ca = c.tlsFiles === undefined ? {} : { ca: readFileSync(c.tlsFiles.ca) };
+      const client = new Client({ endpoints: [...c.urls.values()], ...ca });
+      await enableAuthWithRoot(new AuthAdmin(client), c.rootPassword);
     }
     return c;
   }

@@ -159,6 +159,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     requestTimeoutMs: cfg.requestTimeoutMs,
     tickMs: cfg.tickMs,
     checkServing: () => availability.check(),
+    peerAuthenticated: auth.verifier !== undefined,
   });
   registerAdminRoutes(app, {
     id: cfg.id,

@@ -1,24 +1,37 @@
 /**
  * The raft-mode client API (/work/shared/api.md): `/kvs/<key>`, `/kvs?prefix=`, `/txn`. Writes are proposed
  * on the leader and answered once applied; reads are linearizable (ReadIndex), lease or stale.
+ *
+ * With auth on (replicated, see kv-auth.ts and auth-routes.ts) the node that runs a request checks it: the
+ * leader for writes and linearizable or lease reads (after the read barrier, so a change acknowledged
+ * before the request is seen), the local node for stale reads. Writes are proposed as their user's, and
+ * the state machine checks the permissions again when it applies them.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { encodeCommand, type Command } from '../kv/commands.js';
+import type { AuthState } from '../kv/auth.js';
+import { encodeCommand, type AsUserCommand, type Command, type LogCommand } from '../kv/commands.js';
 import { isParseError, parseDeleteRequest, parsePutRequest, parseTxnRequest, type ParseLimits } from '../kv/parse.js';
 import { renderResult, type ApplyResult, type KeyRecord } from '../kv/results.js';
 import type { KvStateMachine } from '../kv/state-machine.js';
 import { checkKey, HttpError, methodNotAllowed, type Limits } from './http-common.js';
+import { registerAuthRoutes } from './auth-routes.js';
 import { dispatch, type DispatchContext, type Rendered } from './dispatch.js';
 import type { RaftHost } from './driver.js';
+import { AuthGate } from './kv-auth.js';
 
 export type Consistency = 'linearizable' | 'lease' | 'stale';
 
 export interface KvRouteContext extends DispatchContext {
-  readonly host: RaftHost<ApplyResult, Command>;
+  readonly host: RaftHost<ApplyResult, LogCommand>;
   readonly kv: KvStateMachine;
   readonly limits: Limits;
   readonly parseLimits: ParseLimits;
+  /** Forwarded requests carry a verified peer credential (a follower's `x-quorumkv-user` is then trusted). */
+  readonly peerAuthenticated?: boolean;
 }
+
+/** Who may run a request, given the auth state and the authenticated user. */
+type Allowed = (auth: AuthState, user: string) => boolean;
 
 const consistencySchema = {
   type: 'string',
@@ -38,27 +51,53 @@ interface ListRoute {
 
 export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): void {
   const leaderField = (): number | null => (ctx.host.leader === 0 ? null : ctx.host.leader);
+  const gate = new AuthGate(ctx.kv, ctx.host, { trustForwardedUser: ctx.peerAuthenticated === true });
+  const dctx: KvRouteContext = { ...ctx, forwardHeaders: (req) => gate.forwardHeaders(req) };
 
   const rendered = (result: ApplyResult): Rendered => renderResult(result, ctx.id);
+  /** With auth on: the user's command, checked here first so that a refusal costs no log entry. */
+  const proposeAsUser = async (req: FastifyRequest, cmd: Command): Promise<Rendered> => {
+    const user = await gate.check(req, (auth, u) => auth.permits(u, cmd));
+    const as: AsUserCommand = { op: 'as-user', user, command: cmd };
+    return rendered(await ctx.host.propose(encodeCommand(as), as));
+  };
   const write = (req: FastifyRequest, reply: FastifyReply, cmd: Command) => {
     const data = encodeCommand(cmd);
-    return dispatch(ctx, req, reply, () => ctx.host.propose(data, cmd).then(rendered));
+    return dispatch(dctx, req, reply, () =>
+      gate.enabled ? proposeAsUser(req, cmd) : ctx.host.propose(data, cmd).then(rendered),
+    );
   };
 
-  /** Runs `local` against this node's state machine once the consistency level allows it. */
-  const read = (req: FastifyRequest, reply: FastifyReply, consistency: Consistency, local: () => Rendered) => {
+  /**
+   * Runs `local` against this node's state machine once the consistency level allows it, and, with auth on,
+   * once the request's user passes `allowed`.
+   */
+  const read = (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    consistency: Consistency,
+    allowed: Allowed,
+    local: () => Rendered,
+  ) => {
     if (consistency === 'stale') {
       ctx.checkServing();
+      if (gate.enabled) {
+        return gate.check(req, allowed).then(() => {
+          const r = local();
+          return reply.code(r.status).send({ ...r.body, stale: true, applied: ctx.host.applied });
+        });
+      }
       const r = local();
       return reply.code(r.status).send({ ...r.body, stale: true, applied: ctx.host.applied });
     }
-    return dispatch(ctx, req, reply, async () => {
+    return dispatch(dctx, req, reply, async () => {
       if (consistency === 'lease' && ctx.host.hasLease()) {
         // The lease makes this node's commit index current; the state machine must catch up with it.
         await ctx.host.waitApplied(ctx.host.commitIndex());
       } else {
         await ctx.host.readBarrier();
       }
+      if (gate.enabled) await gate.check(req, allowed, true);
       return local();
     });
   };
@@ -70,7 +109,8 @@ export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): voi
     { schema: { querystring: { type: 'object', properties: { consistency: consistencySchema } } } },
     (req, reply) => {
       const key = keyOf(req);
-      return read(req, reply, req.query.consistency ?? 'linearizable', () => {
+      const allowed: Allowed = (auth, user) => auth.canRead(user, key);
+      return read(req, reply, req.query.consistency ?? 'linearizable', allowed, () => {
         const rec = ctx.kv.get(key);
         if (rec === undefined) return { status: 404, body: { error: 'Key does not exist', leader: leaderField() } };
         return {
@@ -122,7 +162,8 @@ export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): voi
       const prefix = req.query.prefix ?? '';
       const limit = req.query.limit ?? 1000;
       const after = req.query.after;
-      return read(req, reply, req.query.consistency ?? 'linearizable', () => {
+      const allowed: Allowed = (auth, user) => auth.canReadPrefix(user, prefix);
+      return read(req, reply, req.query.consistency ?? 'linearizable', allowed, () => {
         // One extra record tells whether the listing was cut by the limit.
         const recs = ctx.kv.list(prefix, limit + 1, after);
         const more = recs.length > limit;
@@ -149,6 +190,8 @@ export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): voi
     return write(req, reply, cmd);
   });
   methodNotAllowed(app, '/txn', ['POST']);
+
+  registerAuthRoutes(app, { ...dctx, gate });
 }
 
 function listEntry(r: KeyRecord): Record<string, unknown> {
