@@ -3,8 +3,12 @@
  * with jittered exponential backoff, and batched writes (all queued frames in one write, up to a batch
  * cap, never while the socket asks us to wait for 'drain'). Each new connection runs the dialer's side of
  * the handshake (handshake.ts) before the first frame is written; the link counts as connected only then.
+ * With mutual TLS (a cluster CA), the connection is TLS: the peer must present a node certificate signed by
+ * the CA and valid for the address dialled, and we present ours; the handshake then runs inside it.
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import { EKU_SERVER_AUTH } from './certs.js';
 import type { NodeId } from '../raft/types.js';
 import {
   CodecError,
@@ -26,6 +30,27 @@ export interface LinkOptions {
   /** The cluster keys the handshake proves (undefined: a node without a secret). */
   readonly keys: PeerKeys | undefined;
   readonly log: TransportLogger;
+  /** Mutual TLS with the cluster CA (undefined: plain TCP). */
+  readonly tls?: PeerTlsOptions;
+}
+
+/** A node's certificate, key and cluster CA (PEM), for mutual TLS between peers. */
+export interface PeerTlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  readonly ca: string | Buffer;
+}
+
+/** Whether a socket error is a failed TLS negotiation or certificate check (not a network fault). */
+export function isTlsFailure(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && /^ERR_SSL_|^ERR_TLS_|CERT|SIGNATURE|ISSUER/.test(code);
+}
+
+/** Whether a TLS peer presented a node certificate (server authentication), not a user's client certificate. */
+export function presentsNodeCertificate(socket: tls.TLSSocket): boolean {
+  const cert = socket.getPeerX509Certificate();
+  return cert !== undefined && (cert.keyUsage ?? []).includes(EKU_SERVER_AUTH);
 }
 
 export interface LinkCounters {
@@ -165,7 +190,11 @@ export class OutboundLink {
 
   private connect(): void {
     if (this.closed) return;
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
+    const t = this.opts.tls;
+    const socket: net.Socket =
+      t === undefined
+        ? net.connect({ host: this.host, port: this.port, noDelay: true })
+        : tls.connect({ host: this.host, port: this.port, ...t, minVersion: 'TLSv1.2' }).setNoDelay(true);
     this.socket = socket;
     // Bounds the connection and the handshake together.
     let handshaking = false;
@@ -173,9 +202,12 @@ export class OutboundLink {
       if (handshaking) fail('no answer to the handshake in time', false);
       else socket.destroy(new Error('connect timeout'));
     });
-    socket.on('connect', () => {
+    socket.on(t === undefined ? 'connect' : 'secureConnect', () => {
       socket.setKeepAlive(true, 5000);
       handshaking = true;
+      if (t !== undefined && !presentsNodeCertificate(socket as tls.TLSSocket)) {
+        fail('its certificate is not a node certificate (no server authentication usage)', false);
+      }
     });
     // After the handshake the peer never writes on this connection; reading lets us notice its end promptly.
     const decoder = new FrameDecoder(MAX_HANDSHAKE_BYTES);
@@ -227,6 +259,13 @@ export class OutboundLink {
     socket.on('end', () => socket.destroy());
     socket.on('error', (err) => {
       const msg = `transport ${this.self}: link to ${this.peer} (${this.host}:${this.port}): ${err.message}`;
+      if (t !== undefined && !this.connected && isTlsFailure(err)) {
+        this.counters.handshakeFailures++;
+        if (this.handshakeWarned) this.opts.log.debug(msg);
+        else this.opts.log.warn(`${msg} (TLS: are both certificates signed by this cluster's CA?)`);
+        this.handshakeWarned = true;
+        return;
+      }
       if (this.connected) this.opts.log.warn(msg);
       else this.opts.log.debug(msg);
     });

@@ -16,6 +16,7 @@
  *   cut a link in one direction or isolate a node entirely without touching sockets.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Message, NodeId } from '../raft/types.js';
 import {
   CodecError,
@@ -29,7 +30,7 @@ import {
   FRAME_HEADER_BYTES,
 } from './codec.js';
 import { checkHello, handshakeNonce, welcomeMac } from './handshake.js';
-import { OutboundLink, type LinkOptions } from './link.js';
+import { OutboundLink, presentsNodeCertificate, type LinkOptions, type PeerTlsOptions } from './link.js';
 import { RefusalLog, type PeerKeys, type RefusalSample } from './peer-auth.js';
 
 export interface PeerAddress {
@@ -95,7 +96,9 @@ export interface TransportStats {
   /**
    * Inbound connections refused before or during the handshake, by reason: `missing` (no hello, or another
    * frame first), `malformed` (an undecodable hello or another protocol version), `bad-signature` (the
-   * hello's MAC does not verify: wrong secret, replayed handshake, or addressed to another node).
+   * hello's MAC does not verify: wrong secret, replayed handshake, or addressed to another node); with mutual
+   * TLS also `tls` (the TLS handshake failed: no certificate, or one the cluster CA did not sign) and
+   * `bad-certificate` (a CA-signed certificate that is not a node certificate).
    */
   readonly authRefused: readonly RefusalSample[];
   /** Messages addressed to a node that is not a configured peer. */
@@ -131,6 +134,11 @@ export interface TcpTransportOptions {
   readonly backoffMaxMs?: number;
   /** The cluster keys every connection's handshake proves; undefined: no secret (MACs unchecked). */
   readonly keys?: PeerKeys;
+  /**
+   * Mutual TLS: every connection is TLS, and each side must present a node certificate signed by the CA
+   * (a user's client certificate, which lacks server authentication, is refused). Undefined: plain TCP.
+   */
+  readonly tls?: PeerTlsOptions;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -182,20 +190,31 @@ export class TcpTransport implements Transport {
       backoffMaxMs: opts.backoffMaxMs ?? 1000,
       keys: opts.keys,
       log: this.log,
+      ...(opts.tls === undefined ? {} : { tls: opts.tls }),
     };
     for (const [peer, addr] of opts.peers) {
       if (peer === id) continue;
       this.links.set(peer, new OutboundLink(id, peer, addr.host, addr.port, linkOpts));
     }
     this.setFaults(opts.faults ?? {});
-    server.on('connection', (s) => this.accept(s));
+    if (opts.tls === undefined) server.on('connection', (s: net.Socket) => this.accept(s));
+    else {
+      server.on('secureConnection', (s: tls.TLSSocket) => this.accept(s));
+      server.on('tlsClientError', (err: Error, s: tls.TLSSocket) =>
+        this.refusals.record('transport', 'tls', s.remoteAddress ?? '?', err.message),
+      );
+    }
     server.on('error', (err) => this.log.error(`transport ${id}: server error: ${err.message}`));
     for (const link of this.links.values()) link.start();
   }
 
   /** Listens on host:port and starts connecting to every peer. */
   static async listen(opts: TcpTransportOptions): Promise<TcpTransport> {
-    const server = net.createServer({ noDelay: true });
+    const t = opts.tls;
+    const server =
+      t === undefined
+        ? net.createServer({ noDelay: true })
+        : tls.createServer({ ...t, noDelay: true, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port, opts.host, () => {
@@ -359,7 +378,7 @@ export class TcpTransport implements Transport {
     const challenge = handshakeNonce();
     let peer: NodeId | undefined;
     const helloTimer = setTimeout(() => refuse('missing', 'no hello in time'), HELLO_TIMEOUT_MS);
-    const refuse = (reason: 'missing' | 'malformed' | 'bad-signature', why: string): void => {
+    const refuse = (reason: 'missing' | 'malformed' | 'bad-signature' | 'bad-certificate', why: string): void => {
       if (socket.destroyed) return;
       this.refusals.record('transport', reason, source, `${remote}: ${why}`);
       socket.destroy();
@@ -370,6 +389,11 @@ export class TcpTransport implements Transport {
       this.log.warn(`transport ${this.id}: closing inbound connection from ${peer ?? remote}: ${why}`);
       socket.destroy();
     };
+    if (socket instanceof tls.TLSSocket && !presentsNodeCertificate(socket)) {
+      clearTimeout(helloTimer);
+      refuse('bad-certificate', 'its certificate is not a node certificate (no server authentication usage)');
+      return;
+    }
     socket.write(joinFrames([encodeChallengeBody(challenge)]));
     socket.on('data', (chunk: Buffer) => {
       let bodies: Buffer[];

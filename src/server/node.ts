@@ -93,6 +93,8 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     port: cfg.peers.get(cfg.id)?.port ?? 0,
     peers: cfg.peers,
     keys,
+    // Mutual TLS between peers when the node has the cluster CA.
+    ...(tls?.ca === undefined ? {} : { tls: { cert: tls.cert, key: tls.key, ca: tls.ca } }),
     // Refused connections, failed handshakes, lost links.
     log: {
       debug: (m) => log.debug(m),
