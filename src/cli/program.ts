@@ -2,6 +2,7 @@
 import { runModeCluster, runModeServe } from './modes.js';
 import type { SpawnableMode } from '../modes/common/spawn.js';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { addAuthCommands, addCredentialOptions } from './auth-commands.js';
 import { addBenchCommand } from './bench.js';
@@ -111,6 +112,12 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
           'env QKV_CLUSTER_SECRET_FILE',
       )
       .option('--insecure', 'run without a cluster secret although listening beyond loopback; env QKV_INSECURE')
+      .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; `quorumkv certs node`); env QKV_TLS_CERT')
+      .option('--tls-key <file>', 'the certificate key (PEM); env QKV_TLS_KEY')
+      .option(
+        '--tls-ca <file>',
+        'the cluster CA (PEM): peers must present certificates it signed, clients may; env QKV_TLS_CA',
+      )
       .argument(
         '[modeArgs...]',
         'for --mode quorum|eventual|causal: that node\'s own flags after "--" (see docs/<mode>.md); ' +
@@ -122,6 +129,9 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       const env: Record<string, string> = {};
       if (flags.clusterSecretFile !== undefined) env.QKV_CLUSTER_SECRET_FILE = flags.clusterSecretFile;
       if (flags.insecure === true) env.QKV_INSECURE = '1';
+      if (flags.tlsCert !== undefined) env.QKV_TLS_CERT = path.resolve(flags.tlsCert);
+      if (flags.tlsKey !== undefined) env.QKV_TLS_KEY = path.resolve(flags.tlsKey);
+      if (flags.tlsCa !== undefined) env.QKV_TLS_CA = path.resolve(flags.tlsCa);
       return io.exit(await runModeServe(mode as SpawnableMode, modeArgs, env));
     }
     let cfg;
@@ -151,7 +161,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .option('--data <dir>', 'data directory (with --app chat: <dir>/chat unless given)', './data')
       .option('--restart', 'restart a node that dies instead of stopping the cluster')
       .option('--auth', 'key-value raft cluster: once ready, create a root user and enable authentication')
-      .option('--tls', 'serve HTTPS with development certificates made once in <data>/tls (raft mode)')
+      .option('--tls', 'serve HTTPS with development certificates made once in <data>/tls (every mode)')
       .addOption(
         new Option('--app <app>', 'what the raft nodes replicate: kv (default) or chat (see docs/chat.md)')
           .choices(APPS)
@@ -194,6 +204,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
             nodes: explicit('nodes') ? Number(flags.nodes) : undefined,
             basePort: explicit('baseHttpPort') ? Number(flags.baseHttpPort) : undefined,
             data: flags.data,
+            tls: flags.tls === true,
           },
           io,
         );
