@@ -10,6 +10,7 @@ import type https from 'node:https';
 import path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { Agent } from 'undici';
+import { isLoopbackHost } from './peer-auth.js';
 
 /** A node's TLS files. */
 export interface TlsFiles {
@@ -127,6 +128,58 @@ export function httpsServerOptions(m: TlsMaterial): https.ServerOptions {
  */
 export function clientTlsOptions(m: TlsMaterial): ConnectionOptions {
   return { cert: m.cert, key: m.key, minVersion: 'TLSv1.2', ...(m.ca === undefined ? {} : { ca: m.ca }) };
+}
+
+export interface ExposureCheck {
+  /** Addresses the node's client API (and, in quorum/eventual/causal, its internal routes) listens on. */
+  readonly httpHosts: readonly string[];
+  /** Addresses of its raft peer transport (none in the other modes). */
+  readonly peerHosts?: readonly string[];
+  readonly tls: TlsFiles | undefined;
+  /** Whether the node has a cluster secret (the peer credential of internal requests). */
+  readonly hasSecret: boolean;
+  /** Start anyway (a warning is returned instead). */
+  readonly insecure?: boolean;
+}
+
+/**
+ * The non-loopback rule: a node reachable from other machines must encrypt what crosses the network — TLS on
+ * its HTTP API (a certificate and key) and, for a raft peer transport beyond loopback, mutual TLS (the
+ * cluster CA too) — and authenticate its peers (a cluster secret). Missing any of these it refuses to start
+ * (throws TlsConfigError saying what is missing and why), unless `insecure`: then the warnings are returned.
+ */
+export function checkExposure(c: ExposureCheck): string[] {
+  const httpExposed = c.httpHosts.filter((h) => !isLoopbackHost(h));
+  const peerExposed = (c.peerHosts ?? []).filter((h) => !isLoopbackHost(h));
+  const exposed = [...new Set([...httpExposed, ...peerExposed])];
+  if (exposed.length === 0) return [];
+  const missing: string[] = [];
+  if (httpExposed.length > 0 && c.tls === undefined) {
+    missing.push(
+      'TLS on its HTTP API (--tls-cert and --tls-key): without it requests, values and credentials cross the ' +
+        'network in clear text',
+    );
+  }
+  if (peerExposed.length > 0 && c.tls?.ca === undefined) {
+    missing.push(
+      'mutual TLS between nodes (--tls-cert, --tls-key and --tls-ca): without it the replication traffic ' +
+        'crosses the network in clear text',
+    );
+  }
+  if (!c.hasSecret) {
+    missing.push(
+      'a peer credential (--cluster-secret-file): without it anyone who reaches the node can inject ' +
+        'replication traffic',
+    );
+  }
+  if (missing.length === 0) return [];
+  const where = `this node listens on ${exposed.join(', ')} (not loopback)`;
+  if (c.insecure === true) return [`INSECURE: ${where} without ${missing.map((m) => m.split(' (')[0]).join(' and ')}`];
+  throw new TlsConfigError(
+    `refusing to start: ${where} without ${missing.join('; and without ')}. ` +
+      '`quorumkv certs` makes certificates and `quorumkv secret create` a secret (docs/security.md); ' +
+      'or pass --insecure to run like this anyway (a trusted network only)',
+  );
 }
 
 /** The scheme of a node's URLs. */

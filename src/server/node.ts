@@ -7,7 +7,7 @@ import path from 'node:path';
 import { PeerAuth, isLoopbackHost, resolvePeerKeys } from '../net/peer-auth.js';
 import { installPeerAuth } from '../net/peer-auth-http.js';
 import { TcpTransport } from '../net/transport.js';
-import { httpsServerOptions, loadTls, schemeOf } from '../net/tls-config.js';
+import { checkExposure, httpsServerOptions, loadTls, schemeOf } from '../net/tls-config.js';
 import { RaftNode } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
 import { chatApp } from '../chat/app.js';
@@ -61,6 +61,15 @@ export function startRaftNode(config: NodeConfig | ServerConfig): Promise<Runnin
 async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promise<RunningNode> {
   const peers = [...cfg.peers.keys()].sort((a, b) => a - b);
   const transportHost = cfg.peers.get(cfg.id)?.host ?? cfg.http.host;
+  // Before anything is opened: a node reachable from other machines without TLS and a peer credential
+  // refuses to start (unless insecure).
+  const exposureWarnings = checkExposure({
+    httpHosts: [cfg.http.host],
+    peerHosts: [transportHost],
+    tls: cfg.tls,
+    hasSecret: cfg.clusterSecretFile !== undefined && cfg.clusterSecretFile !== '',
+    insecure: cfg.insecure,
+  });
   // Before anything is opened: a node that may not run without a cluster secret refuses to start.
   const { keys, warnings } = resolvePeerKeys({
     secretFile: cfg.clusterSecretFile,
@@ -113,7 +122,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     applied,
     lazyCommitUpdates: true,
   });
-  for (const w of warnings) log.warn(w);
+  for (const w of [...exposureWarnings, ...warnings]) log.warn(w);
   const auth = new PeerAuth({
     id: String(cfg.id),
     keys,

@@ -72,7 +72,8 @@ test('raft beyond loopback: no secret refuses to start, --insecure starts, /admi
     assert.equal((await send(`http://127.0.0.1:${http}/admin/fail`, 'POST', undefined)).status, 200);
     await stop(insecure);
 
-    node = serve(['--cluster-secret-file', secret.file], 'c');
+    // With the secret but without TLS: --insecure waives TLS only (the TLS tests cover the rest).
+    node = serve(['--cluster-secret-file', secret.file, '--insecure'], 'c');
     await eventually(async () => node!.output().includes('serving on'), 20_000, 'secured node');
     const url = `http://127.0.0.1:${http}`;
     await eventually(async () => (await send(`${url}/health`, 'GET', undefined)).status === 200);
@@ -129,7 +130,8 @@ test('quorum beyond loopback: /admin/* needs a signature; a follower without a s
     const leader = await spawnModeNode(
       'quorum',
       ['--role', 'leader', '--host', '0.0.0.0', '--port', String(lp), '--followers', `127.0.0.1:${fp}`],
-      secret.env,
+      // The secret, without TLS (which --insecure waives).
+      { ...secret.env, QKV_INSECURE: '1' },
     );
     nodes.push(leader);
     const url = `http://127.0.0.1:${lp}`;

@@ -5,7 +5,7 @@
  * refuses to start.
  */
 import { PeerAuth, isLoopbackHost, resolvePeerKeys } from '../../net/peer-auth.js';
-import type { TlsFiles } from '../../net/tls-config.js';
+import { checkExposure, type TlsFiles } from '../../net/tls-config.js';
 
 export interface CredentialOptions {
   /** The cluster secret file every node of the cluster shares. */
@@ -27,6 +27,14 @@ export function openPeerAuth(
   o: CredentialOptions,
   warn: (msg: string) => void = stderrWarn,
 ): PeerAuth {
+  // Beyond loopback: TLS and a cluster secret, or insecure (throws TlsConfigError saying why).
+  const exposure = checkExposure({
+    httpHosts: [listenHost],
+    tls: o.tls,
+    hasSecret: o.clusterSecretFile !== undefined && o.clusterSecretFile !== '',
+    insecure: o.insecure,
+  });
+  for (const w of exposure) warn(`${id}: ${w}`);
   const { keys, warnings } = resolvePeerKeys({
     secretFile: o.clusterSecretFile,
     insecure: o.insecure,
