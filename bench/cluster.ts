@@ -6,6 +6,11 @@
  * generator, and prints ops/s, p50/p99 latency, server CPU per op (and the leader's share) and the ratio of
  * the two. The two measurements alternate `--rounds` times (default 3: the bare server's rate alone moves
  * by ±10% between runs on a shared 2-core machine) and the run ends with the medians.
+ *
+ * `--tls` (and/or `--auth`): the cost of security instead. Each round measures the same cluster twice, plain
+ * and secured — HTTPS with development certificates in the temporary directory (and mutual TLS between the
+ * nodes), and with `--auth` a root user whose Basic credential every request carries — and prints the
+ * secured cluster's rate as a share of the plain one's (the bare server is not measured).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +34,14 @@ interface Options {
   storage: 'disk' | 'memory';
   consistency: 'linearizable' | 'lease' | 'stale';
   bare: boolean;
+  tls: boolean;
+  auth: boolean;
+}
+
+/** How the load generator reaches a secured cluster: its CA and the Authorization header. */
+interface Access {
+  readonly ca?: string;
+  readonly authorization?: string;
 }
 
 interface RunResult {
@@ -44,7 +57,7 @@ interface RunResult {
 
 const VALUE = JSON.stringify({ value: 'x'.repeat(100) });
 
-async function drive(urls: readonly string[], o: Options): Promise<RunResult> {
+async function drive(urls: readonly string[], o: Options, access: Access = {}): Promise<RunResult> {
   // One autocannon instance per target URL, the connections split between them.
   const per = urls.map((_, i) => Math.floor(o.concurrency / urls.length) + (i < o.concurrency % urls.length ? 1 : 0));
   const suffix = o.op === 'get' ? `?consistency=${o.consistency}` : '';
@@ -63,12 +76,17 @@ async function drive(urls: readonly string[], o: Options): Promise<RunResult> {
       const requests = Array.from({ length: distinct }, (_, j) => ({
         method: o.op === 'put' ? ('PUT' as const) : ('GET' as const),
         path: `/kvs/bench-${(i * 7919 + j * Math.max(1, Math.floor(o.keys / distinct))) % o.keys}${suffix}`,
-        headers: o.op === 'put' ? { 'content-type': 'application/json' } : {},
+        headers: {
+          ...(o.op === 'put' ? { 'content-type': 'application/json' } : {}),
+          ...(access.authorization === undefined ? {} : { authorization: access.authorization }),
+        },
         body: o.op === 'put' ? VALUE : undefined,
       }));
       return new Promise<autocannon.Result>((resolve, reject) => {
-        const inst = autocannon({ url, connections, duration: o.duration, pipelining: 1, requests }, (err, res) =>
-          err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(res),
+        const tlsOptions = access.ca === undefined ? {} : { tlsOptions: { ca: access.ca } };
+        const inst = autocannon(
+          { url, connections, duration: o.duration, pipelining: 1, requests, ...tlsOptions },
+          (err, res) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(res)),
         );
         // autocannon's own histogram truncates to whole milliseconds; keep microseconds here.
         inst.on('response', (_client, statusCode, _bytes, ms) => {
@@ -90,8 +108,8 @@ async function drive(urls: readonly string[], o: Options): Promise<RunResult> {
 }
 
 /** The same load for `o.warmup` seconds, unmeasured: the servers' code gets compiled first. */
-async function warm(urls: readonly string[], o: Options): Promise<void> {
-  if (o.warmup > 0) await drive(urls, { ...o, duration: o.warmup });
+async function warm(urls: readonly string[], o: Options, access: Access = {}): Promise<void> {
+  if (o.warmup > 0) await drive(urls, { ...o, duration: o.warmup }, access);
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
@@ -120,16 +138,19 @@ async function measured(
   return { ...r, cpuUsPerOp: ok > 0 ? (total * 1e6) / ok : undefined };
 }
 
-async function preload(url: string, keys: number): Promise<void> {
+async function preload(
+  url: string,
+  keys: number,
+  access: Access = {},
+  fetcher: (url: string, init: RequestInit) => Promise<Response> = fetch,
+): Promise<void> {
   const batch = 32;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (access.authorization !== undefined) headers.authorization = access.authorization;
   for (let i = 0; i < keys; i += batch) {
     await Promise.all(
       Array.from({ length: Math.min(batch, keys - i) }, (_, j) =>
-        fetch(`${url}/kvs/bench-${i + j}`, {
-          method: 'PUT',
-          headers: { 'content-type': 'application/json' },
-          body: VALUE,
-        }).then((r) => {
+        fetcher(`${url}/kvs/bench-${i + j}`, { method: 'PUT', headers, body: VALUE }).then((r) => {
           if (r.status >= 300) throw new Error(`preload failed: ${r.status}`);
           return r.arrayBuffer();
         }),
@@ -177,18 +198,31 @@ interface ClusterRun {
   readonly followersUs?: number;
 }
 
-async function measureCluster(o: Options): Promise<ClusterRun> {
+/** `secured`: with `o.tls` and `o.auth` as asked (the plain cluster has neither). */
+async function measureCluster(o: Options, secured = false): Promise<ClusterRun> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'quorumkv-bench-'));
-  const cluster = await LocalCluster.start({ nodes: o.nodes, dir, storage: o.storage });
+  const cluster = await LocalCluster.start({
+    nodes: o.nodes,
+    dir,
+    storage: o.storage,
+    tls: secured && o.tls,
+    auth: secured && o.auth,
+  });
   try {
     const leader = await cluster.waitLeader();
     const urls = o.target === 'leader' ? [cluster.url(leader)] : cluster.ids.map((id) => cluster.url(id));
-    await preload(cluster.url(leader), o.keys);
-    await warm(urls, o);
+    const access: Access = {
+      ...(cluster.caPem === undefined ? {} : { ca: cluster.caPem }),
+      ...(cluster.rootPassword === undefined
+        ? {}
+        : { authorization: `Basic ${Buffer.from(`root:${cluster.rootPassword}`).toString('base64')}` }),
+    };
+    await preload(cluster.url(leader), o.keys, access, (u, init) => cluster.fetch(u, init));
+    await warm(urls, o, access);
     const used: number[] = [];
     const result = await measured(
       cluster.ids.map((id) => cluster.pid(id)),
-      () => drive(urls, o),
+      () => drive(urls, o, access),
       used,
     );
     const ok = result.total - result.non2xx - result.errors;
@@ -229,6 +263,8 @@ async function main(): Promise<void> {
     .option('--consistency <c>', 'read level for --op get', 'linearizable')
     .option('--rounds <n>', 'cluster and bare measured alternately this many times; medians at the end', '3')
     .option('--no-bare', 'skip the bare-server measurement')
+    .option('--tls', 'the cost of TLS: the cluster over HTTPS (mutual TLS between nodes) against the plain one')
+    .option('--auth', 'the cost of authentication: every request with a Basic credential (combines with --tls)')
     .parse();
   const raw = program.opts<Record<string, string | boolean>>();
   const o: Options = {
@@ -242,6 +278,8 @@ async function main(): Promise<void> {
     storage: raw.storage === 'memory' ? 'memory' : 'disk',
     consistency: raw.consistency === 'lease' ? 'lease' : raw.consistency === 'stale' ? 'stale' : 'linearizable',
     bare: raw.bare !== false,
+    tls: raw.tls === true,
+    auth: raw.auth === true,
   };
   const rounds = Math.max(1, Math.floor(Number(raw.rounds)) || 1);
   console.log(
@@ -249,6 +287,7 @@ async function main(): Promise<void> {
       `${o.op === 'get' ? ` (${o.consistency})` : ''}, ${o.duration} s, storage ${o.storage}, target ${o.target}, ` +
       `${os.cpus().length} cpus, ${rounds} round(s), load average ${os.loadavg()[0].toFixed(2)}`,
   );
+  if (o.tls || o.auth) return securityCost(o, rounds);
   const clusterRuns: ClusterRun[] = [];
   const bareRuns: RunResult[] = [];
   for (let r = 1; r <= rounds; r++) {
@@ -279,6 +318,37 @@ async function main(): Promise<void> {
   } else {
     console.log(`ratio    ${(ops / bareOps).toFixed(3)} of the bare server's rate`);
   }
+}
+
+/** Plain and secured clusters alternately, `rounds` times; the secured rate as a share of the plain one. */
+async function securityCost(o: Options, rounds: number): Promise<void> {
+  const what = [o.tls ? 'TLS' : '', o.auth ? 'auth' : ''].filter((s) => s !== '').join(' + ');
+  const plain: RunResult[] = [];
+  const secured: RunResult[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    const p = await measureCluster(o, false);
+    plain.push(p.result);
+    console.log(line(`plain${r}`, p.result));
+    const s = await measureCluster(o, true);
+    secured.push(s.result);
+    console.log(line(`secure${r}`, s.result) + `   (${what})`);
+    console.log(`ratio${r}   ${(s.result.opsPerSec / p.result.opsPerSec).toFixed(3)}`);
+  }
+  const ratio = mid(secured.map((s, i) => s.opsPerSec / (plain[i] as RunResult).opsPerSec));
+  const med = (xs: readonly RunResult[], f: (r: RunResult) => number) => mid(xs.map(f)).toFixed(2);
+  for (const [name, xs] of [
+    ['plain', plain],
+    [what, secured],
+  ] as const) {
+    console.log(
+      `${name} median ${mid(xs.map((x) => x.opsPerSec)).toFixed(0)} ops/s   p50 ${med(xs, (x) => x.p50)} ms   ` +
+        `p99 ${med(xs, (x) => x.p99)} ms   server CPU ${med(xs, (x) => x.cpuUsPerOp ?? Number.NaN)} us/op`,
+    );
+  }
+  console.log(
+    `ratio    ${ratio.toFixed(3)} of the plain cluster's rate with ${what} (median of the rounds' ratios): ` +
+      `${((1 - ratio) * 100).toFixed(1)}% fewer ${o.op}s/s`,
+  );
 }
 
 main().catch((err: unknown) => {

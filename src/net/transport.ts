@@ -32,6 +32,7 @@ import {
 import { checkHello, handshakeNonce, welcomeMac } from './handshake.js';
 import { OutboundLink, presentsNodeCertificate, type LinkOptions, type PeerTlsOptions } from './link.js';
 import { RefusalLog, type PeerKeys, type RefusalSample } from './peer-auth.js';
+import { PREFERRED_CIPHERS } from './tls-config.js';
 
 export interface PeerAddress {
   readonly host: string;
@@ -214,7 +215,15 @@ export class TcpTransport implements Transport {
     const server =
       t === undefined
         ? net.createServer({ noDelay: true })
-        : tls.createServer({ ...t, noDelay: true, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
+        : tls.createServer({
+            ...t,
+            noDelay: true,
+            requestCert: true,
+            rejectUnauthorized: true,
+            minVersion: 'TLSv1.2',
+            ciphers: PREFERRED_CIPHERS,
+            honorCipherOrder: true,
+          });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port, opts.host, () => {

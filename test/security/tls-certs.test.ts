@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import {
   issueNodeCert,
   type CertKeyPair,
 } from '../../src/net/certs.js';
+import { checkExposure, loadTls, tlsFilesFrom } from '../../src/net/tls-config.js';
 
 async function cli(args: string[]): Promise<{ out: string[]; err: string[]; code: number }> {
   const r = { out: [] as string[], err: [] as string[], code: 0 };
@@ -216,6 +217,51 @@ test('cluster certificates are made once and reused', async () => {
     assert.equal(cert.checkIP('10.9.8.7'), '10.9.8.7');
     assert.ok(cert.verify(new X509Certificate(readFileSync(c.ca)).publicKey));
     assert.equal(statSync(c.caKey).mode & 0o777, 0o600);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('loadTls checks the files: key, CA (a bundle of several during a rotation); the exposure rule', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qkv-tlsload-'));
+  try {
+    const oldCa = await createCa({ commonName: 'old' });
+    const newCa = await createCa({ commonName: 'new' });
+    const pair = await issueNodeCert(newCa, { name: 'n1' });
+    const other = await issueNodeCert(oldCa, { name: 'n2' });
+    const f = (name: string, text: string) => {
+      const p = path.join(dir, name);
+      writeFileSync(p, text);
+      return p;
+    };
+    const cert = f('n1.pem', pair.cert);
+    const key = f('n1-key.pem', pair.key);
+    assert.ok(loadTls({ cert, key, ca: f('new.pem', newCa.cert) }).ca);
+    assert.ok(loadTls({ cert, key, ca: f('bundle.pem', oldCa.cert + newCa.cert) }).ca);
+    assert.throws(() => loadTls({ cert, key, ca: f('old.pem', oldCa.cert) }), /not signed by the CA/);
+    assert.throws(() => loadTls({ cert, key: f('n2-key.pem', other.key) }), /does not belong/);
+    assert.throws(() => loadTls({ cert: path.join(dir, 'nope.pem'), key }), /cannot read the TLS certificate/);
+    assert.throws(() => tlsFilesFrom({ cert }), /go together/);
+    assert.throws(() => tlsFilesFrom({ ca: cert }), /without a certificate and key/);
+    assert.equal(tlsFilesFrom({}), undefined);
+
+    const tls = { cert, key, ca: cert };
+    assert.deepEqual(
+      checkExposure({ httpHosts: ['127.0.0.1'], peerHosts: ['::1'], tls: undefined, hasSecret: false }),
+      [],
+    );
+    assert.deepEqual(checkExposure({ httpHosts: ['0.0.0.0'], peerHosts: ['10.0.0.1'], tls, hasSecret: true }), []);
+    assert.throws(
+      () => checkExposure({ httpHosts: ['0.0.0.0'], tls: undefined, hasSecret: true }),
+      /0\.0\.0\.0 \(not loopback\) without TLS on its HTTP API.*--insecure/,
+    );
+    assert.throws(
+      () => checkExposure({ httpHosts: ['127.0.0.1'], peerHosts: ['10.0.0.1'], tls: { cert, key }, hasSecret: true }),
+      /10\.0\.0\.1 .*without mutual TLS between nodes/,
+    );
+    assert.throws(() => checkExposure({ httpHosts: ['0.0.0.0'], tls, hasSecret: false }), /without a peer credential/);
+    const warned = checkExposure({ httpHosts: ['0.0.0.0'], tls: undefined, hasSecret: false, insecure: true });
+    assert.match(warned.join(), /INSECURE.*TLS on its HTTP API and a peer credential/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
