@@ -4,6 +4,7 @@
  * has no quorum is delivered later, exactly once); the room's messages arrive through its stream; a status
  * line is printed whenever the node in use, a failover or the lack of a quorum changes.
  */
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable, type Readable } from 'node:stream';
 import type { Command } from 'commander';
@@ -12,6 +13,7 @@ import type { ChatStream } from '../client/chat-stream.js';
 import { ChatNotFoundError, ConflictError, type ChatMessage } from '../client/chat-types.js';
 import { KvError } from '../client/errors.js';
 import { DEFAULT_ENDPOINTS } from './kv-commands.js';
+import { addClientTlsOptions, resolveClientTls, type ClientTlsFlags } from './client-tls.js';
 import type { CliIO } from './program.js';
 
 /** CliIO plus where the lines come from (process.stdin by default; tests pass a stream). */
@@ -21,7 +23,7 @@ export interface ChatIO extends CliIO {
   readonly signal?: AbortSignal;
 }
 
-interface ChatFlags {
+interface ChatFlags extends ClientTlsFlags {
   endpoints: string;
   timeoutMs?: string;
   user?: string;
@@ -43,8 +45,10 @@ const HELP = [
 ];
 
 export function addChatCommand(program: Command, io: ChatIO): void {
-  program
-    .command('chat')
+  const cmd = program.command('chat');
+  // --cacert, --cert, --key, --cluster-file (default ./data/chat/cluster.json): HTTPS chat clusters.
+  addClientTlsOptions(cmd, io.env);
+  cmd
     .description('interactive chat client for a chat cluster (reads commands and messages from stdin; /help)')
     .option(
       '-e, --endpoints <urls>',
@@ -93,8 +97,15 @@ export async function runChat(io: ChatIO, flags: ChatFlags): Promise<number> {
   }
   let client: ChatClient;
   try {
-    client = new ChatClient({
+    const resolved = resolveClientTls(
       endpoints,
+      flags,
+      flags.endpoints === DEFAULT_ENDPOINTS,
+      path.join('data', 'chat', 'cluster.json'),
+    );
+    client = new ChatClient({
+      endpoints: resolved.endpoints,
+      ...resolved.tls,
       ...(timeoutMs === undefined ? {} : { timeoutMs, deadlineMs: Math.max(timeoutMs * 3, 5000) }),
     });
   } catch (err) {

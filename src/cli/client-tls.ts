@@ -85,9 +85,11 @@ export function resolveClientTls(
   endpoints: readonly string[],
   flags: ClientTlsFlags,
   defaulted: boolean,
+  /** The local cluster file looked for without --cluster-file (a chat cluster's is under data/chat). */
+  defaultFile = DEFAULT_CLUSTER_FILE,
 ): { endpoints: readonly string[]; tls: ClientTls } {
   const explicitFile = flags.clusterFile !== undefined && flags.clusterFile !== '';
-  const file = explicitFile ? (flags.clusterFile as string) : DEFAULT_CLUSTER_FILE;
+  const file = explicitFile ? (flags.clusterFile as string) : defaultFile;
   const https = endpoints.some((e) => e.startsWith('https://'));
   let fromFile: ClusterFileTls | undefined;
   if (explicitFile || ((https || defaulted) && existsSync(file))) {
