@@ -8,8 +8,9 @@
  *   0xC1 (a byte msgpack never uses), the op, a flag byte, then length-prefixed UTF-8 strings and
  *   unsigned LEB128 integers;
  * - transactions are a msgpack map with short field names (`t`, `c`, `s`, `f`, values in `v`/`cv`);
- * - auth commands (users, roles, sessions, the enabled flag) and key commands made on behalf of a user
- *   (`as-user`) are msgpack maps too, see `encodeAuthCommand`.
+ * - auth commands (users, roles, sessions, the enabled flag) are msgpack maps too, see `encodeAuthCommand`;
+ * - a key command made on behalf of a user (`as-user`, auth on) is binary: the user, then the command's
+ *   own bytes, see `encodeAsUser`.
  *
  * `decodeCommand` tells them apart by the first byte, and accepts put/delete maps in the msgpack form
  * too (how logs written before the binary form hold them).
@@ -157,7 +158,7 @@ function encodeOp(op: TxnOp): Wire {
 export function encodeCommand(cmd: LogCommand): Uint8Array {
   if (cmd.op === 'put' || cmd.op === 'delete') return encodeKeyCommand(cmd);
   if (cmd.op === 'auth') return encodeAuthCommand(cmd);
-  if (cmd.op === 'as-user') return pack({ t: 'u', u: cmd.user, c: encodeCommand(cmd.command) });
+  if (cmd.op === 'as-user') return encodeAsUser(cmd);
   const w: Wire = { t: 't' };
   w.c = cmd.compare.map((c) => ({ k: c.key, g: c.target, o: c.op, cv: JSON.stringify(c.value) }));
   w.s = cmd.success.map(encodeOp);
@@ -170,6 +171,7 @@ export function encodeCommand(cmd: LogCommand): Uint8Array {
 const BINARY_MARKER = 0xc1;
 const OP_PUT = 1;
 const OP_DELETE = 2;
+const OP_AS_USER = 3;
 const HAS_REQUEST_ID = 1;
 const HAS_IF_VERSION = 2;
 const HAS_IF_VALUE = 4;
@@ -260,6 +262,13 @@ class BinaryReader {
     return this.off === this.buf.length;
   }
 
+  /** The bytes not read yet. */
+  rest(): Buffer {
+    const r = this.buf.subarray(this.off);
+    this.off = this.buf.length;
+    return r;
+  }
+
   uint(what: string): number {
     let n = 0;
     let scale = 1;
@@ -292,11 +301,12 @@ function parseJsonText(text: string, what: string): JsonValue {
   }
 }
 
-function decodeKeyCommand(bytes: Uint8Array): PutCommand | DeleteCommand {
+function decodeKeyCommand(bytes: Uint8Array): PutCommand | DeleteCommand | AsUserCommand {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 3) fail('command is truncated');
   const op = buf[1];
   const flags = buf[2];
+  if (op === OP_AS_USER) return decodeAsUser(buf);
   if (op !== OP_PUT && op !== OP_DELETE) fail('unknown command type');
   if ((flags & ~(HAS_REQUEST_ID | HAS_IF_VERSION | HAS_IF_VALUE)) !== 0) fail('unknown command flags');
   const r = new BinaryReader(buf);
@@ -436,7 +446,7 @@ const AUTH_KIND_OF = new Map(Object.entries(AUTH_KINDS).map(([k, v]) => [v, k as
 /**
  * Auth commands are msgpack maps: `t: "a"`, `a` the action's short name, `by` the acting user, then
  * `n` name, `r` role, `s`/`h` salt and hash (bin), `p` prefix, `rd`/`wr` read/write, `sid` session hash,
- * `tm` time, `ex` expiry. An as-user command is `{t: "u", u: user, c: <the key command's own bytes>}`.
+ * `tm` time, `ex` expiry. As-user commands, on the hot path with auth on, are binary (see encodeAsUser).
  */
 function encodeAuthCommand(cmd: AuthCommand): Uint8Array {
   const a = cmd.action;
@@ -546,9 +556,30 @@ function decodeAuthCommand(w: Wire): AuthCommand {
   return has(w, 'by') ? { op: 'auth', action, by: str(w, 'by', 'acting user') } : { op: 'auth', action };
 }
 
-function decodeAsUser(w: Wire): AsUserCommand {
-  const user = str(w, 'u', 'user');
-  const inner = decodeCommand(bytes(w, 'c', 'inner command'));
+/**
+ * As-user, in the binary form: `u8 0xC1 | u8 3 | u8 0 | str user | <the key command's own bytes>` (the
+ * leader wraps the bytes it would have proposed; a follower reads the user, then the command).
+ */
+function encodeAsUser(cmd: AsUserCommand): Uint8Array {
+  const inner = encodeCommand(cmd.command);
+  const userLen = Buffer.byteLength(cmd.user, 'utf8');
+  const head = 3 + varintSize(userLen) + userLen;
+  const buf = Buffer.allocUnsafe(head + inner.length);
+  buf[0] = BINARY_MARKER;
+  buf[1] = OP_AS_USER;
+  buf[2] = 0;
+  let off = writeVarint(buf, 3, userLen);
+  off += buf.write(cmd.user, off, 'utf8');
+  buf.set(inner, off);
+  return buf;
+}
+
+function decodeAsUser(buf: Buffer): AsUserCommand {
+  if (buf[2] !== 0) fail('unknown command flags');
+  const r = new BinaryReader(buf);
+  const user = r.str('user');
+  if (user.length === 0) fail('user must not be empty');
+  const inner = decodeCommand(r.rest());
   if (inner.op === 'auth' || inner.op === 'as-user') fail('an as-user command wraps a key command');
   return { op: 'as-user', user, command: inner };
 }
@@ -580,8 +611,6 @@ export function decodeCommand(bytes: Uint8Array): LogCommand {
       };
     case 'a':
       return decodeAuthCommand(w);
-    case 'u':
-      return decodeAsUser(w);
     default:
       return fail('unknown command type');
   }

@@ -16,13 +16,12 @@
  * Failed password checks are limited per user name (`maxFailures` per `failureWindowMs`, then 429): scrypt
  * is deliberately slow, and successful checks are cached, so only guessing pays it repeatedly.
  */
-import { createHash } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import { isValidName, type AuthState } from '../kv/auth.js';
 import { NOT_AUTHENTICATED, PERMISSION_DENIED } from '../kv/results.js';
 import type { KvStateMachine } from '../kv/state-machine.js';
-import { bearerToken, sessionId, verifyPassword } from '../util/password.js';
+import { bearerToken, sessionId, sha256, verifyPassword } from '../util/password.js';
 import type { RaftHost } from './driver.js';
 import { FORWARDED_HEADER } from './forward.js';
 import { HttpError } from './http-common.js';
@@ -179,6 +178,8 @@ export class AuthGate {
     allowed: (auth: AuthState, user: string) => boolean,
     fresh = false,
   ): Promise<string> {
+    const quick = this.quickCheck(req, allowed);
+    if (quick !== undefined) return quick;
     const user = await this.authenticate(req, fresh);
     if (allowed(this.kv.auth, user)) return user;
     if (!fresh && (await this.catchUp())) {
@@ -186,6 +187,28 @@ export class AuthGate {
       if (allowed(this.kv.auth, again)) return again;
     }
     throw permissionDenied();
+  }
+
+  /**
+   * The common case without waiting for anything: the request's user when its Authorization header is a
+   * remembered password check or a live token and the user passes `allowed`; undefined otherwise (then
+   * `check` decides, and answers the refusals).
+   */
+  quickCheck(req: FastifyRequest, allowed: (auth: AuthState, user: string) => boolean): string | undefined {
+    const header = req.headers.authorization;
+    if (header === undefined) return undefined;
+    const auth = this.kv.auth;
+    let user: string | undefined;
+    if (header.startsWith('Basic ')) {
+      const hit = this.cache.get(sha256(header, 'base64'));
+      if (hit !== undefined && hit.until > Date.now() && auth.user(hit.user)?.credRevision === hit.credRevision) {
+        user = hit.user;
+      }
+    } else {
+      const token = bearerToken(header);
+      if (token !== undefined) user = auth.sessionUser(sessionId(token), Date.now());
+    }
+    return user !== undefined && allowed(auth, user) ? user : undefined;
   }
 
   /** The user a name and password authenticate (as a Basic credential would); throws 401 or 429. */
@@ -241,7 +264,7 @@ export class AuthGate {
   }
 
   private async checkPassword(header: string, final: boolean): Promise<string | typeof UNKNOWN | typeof REJECTED> {
-    const key = createHash('sha256').update(header).digest('base64');
+    const key = sha256(header, 'base64');
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit !== undefined) {

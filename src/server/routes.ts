@@ -56,10 +56,15 @@ export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): voi
 
   const rendered = (result: ApplyResult): Rendered => renderResult(result, ctx.id);
   /** With auth on: the user's command, checked here first so that a refusal costs no log entry. */
-  const proposeAsUser = async (req: FastifyRequest, cmd: Command): Promise<Rendered> => {
-    const user = await gate.check(req, (auth, u) => auth.permits(u, cmd));
+  const proposeAs = (user: string, cmd: Command): Promise<Rendered> => {
     const as: AsUserCommand = { op: 'as-user', user, command: cmd };
-    return rendered(await ctx.host.propose(encodeCommand(as), as));
+    return ctx.host.propose(encodeCommand(as), as).then(rendered);
+  };
+  const proposeAsUser = (req: FastifyRequest, cmd: Command): Promise<Rendered> => {
+    const allowed: Allowed = (auth, u) => auth.permits(u, cmd);
+    const user = gate.quickCheck(req, allowed);
+    if (user !== undefined) return proposeAs(user, cmd);
+    return gate.check(req, allowed).then((u) => proposeAs(u, cmd));
   };
   const write = (req: FastifyRequest, reply: FastifyReply, cmd: Command) => {
     const data = encodeCommand(cmd);
@@ -81,7 +86,7 @@ export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): voi
   ) => {
     if (consistency === 'stale') {
       ctx.checkServing();
-      if (gate.enabled) {
+      if (gate.enabled && gate.quickCheck(req, allowed) === undefined) {
         return gate.check(req, allowed).then(() => {
           const r = local();
           return reply.code(r.status).send({ ...r.body, stale: true, applied: ctx.host.applied });

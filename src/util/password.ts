@@ -3,7 +3,7 @@
  * the leader before proposing, so no password reaches the log), bearer tokens (the log and the state hold
  * only their SHA-256), constant-time comparison and a per-name attempt rate limit.
  */
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
@@ -43,9 +43,15 @@ export function newToken(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/** SHA-256 of a string (one-shot `crypto.hash` where Node has it: about three times faster). */
+export function sha256(text: string, encoding: 'hex' | 'base64'): string {
+  if (typeof hash === 'function') return hash('sha256', text, encoding);
+  return createHash('sha256').update(text).digest(encoding);
+}
+
 /** What the log and the database know a token by. */
 export function sessionId(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return sha256(token, 'hex');
 }
 
 /** The bearer token of an `Authorization: Bearer <token>` header, if well formed. */

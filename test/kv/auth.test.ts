@@ -70,6 +70,10 @@ test('every auth action and as-user round-trip through the log encoding; malform
     { op: 'txn', compare: [{ key: 'a', target: 'value', op: '==', value: 1 }], success: [], failure: [] },
   ];
   for (const c of inner) assert.deepEqual(decodeCommand(encodeCommand(as('ann', c))), as('ann', c));
+  const wrapped = encodeCommand(as('ann', inner[0] as Command));
+  assert.deepEqual([wrapped[0], wrapped[1]], [0xc1, 3], 'as-user is binary');
+  const plain = encodeCommand(inner[0] as Command);
+  assert.deepEqual(Buffer.from(wrapped.subarray(wrapped.length - plain.length)), Buffer.from(plain));
   // The plain put keeps its binary form.
   assert.equal(encodeCommand({ op: 'put', key: 'k', value: 1 })[0], 0xc1);
   const bad = [
@@ -78,8 +82,13 @@ test('every auth action and as-user round-trip through the log encoding; malform
     pack({ t: 'a', a: 'ua', n: 'u', s: 'not bytes', h: new Uint8Array(1) }),
     pack({ t: 'a', a: 'rg', n: 'r', p: '', rd: 1, wr: true }),
     pack({ t: 'a', a: 'li', n: 'u', sid: 's', tm: -1, ex: 1 }),
-    pack({ t: 'u', u: 'ann', c: encodeCommand(act({ kind: 'enable' })) }),
-    pack({ t: 'u', u: 'ann', c: 'x' }),
+    pack({ t: 'u', u: 'ann', c: encodeCommand({ op: 'delete', key: 'k' }) }),
+    // Binary as-user: wrapping an auth command, truncated, unknown flags, an empty user, no command.
+    Buffer.concat([Buffer.from([0xc1, 3, 0, 3]), Buffer.from('ann'), encodeCommand(act({ kind: 'enable' }))]),
+    Buffer.from([0xc1, 3, 0, 9, 0x61]),
+    Buffer.concat([Buffer.from([0xc1, 3, 1, 3]), Buffer.from('ann'), encodeCommand({ op: 'delete', key: 'k' })]),
+    Buffer.concat([Buffer.from([0xc1, 3, 0, 0]), encodeCommand({ op: 'delete', key: 'k' })]),
+    Buffer.concat([Buffer.from([0xc1, 3, 0, 3]), Buffer.from('ann')]),
   ];
   for (const b of bad) assert.throws(() => decodeCommand(b), InvalidCommandError);
   const sm = new KvStateMachine();
