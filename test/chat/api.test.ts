@@ -55,7 +55,7 @@ function filesUnder(dir: string): string[] {
 test('chat API: the contract, bad input, rate limits, expiry, and no secret on disk', async (t) => {
   const c = await startChatCluster(3, {
     chatLoginsPerMinute: 10,
-    chatSessionTtlMs: 3000,
+    chatSessionTtlMs: 8000,
     snapshotThreshold: 20,
     snapshotTrailing: 2,
     logLevel: 'info',
@@ -172,7 +172,11 @@ test('chat API: the contract, bad input, rate limits, expiry, and no secret on d
       }
     });
 
+    const login = async (username: string): Promise<string> =>
+      (await call(F, 'POST', '/chat/sessions', { body: { username, password: PW } })).body.token as string;
+
     await t.test('rooms, membership and posts', async () => {
+      token = await login('ann'); // fresh: tokens here live 8 s
       const before = (await status(L)) as unknown as { last_index: number };
       expect(await call(F, 'POST', '/chat/rooms', { token, body: { name: 'bad name!' } }), 400, {}, 'room name');
       expect(await call(F, 'POST', '/chat/rooms', { token, body: {} }), 400, {}, 'no room name');
@@ -306,7 +310,7 @@ test('chat API: the contract, bad input, rate limits, expiry, and no secret on d
       const e = (await call(F, 'POST', '/chat/sessions', { body: { username: 'bob', password: PW } })).body
         .token as string;
       assert.equal((await call(F, 'GET', '/chat/rooms', { token: e })).status, 200);
-      await new Promise((r) => setTimeout(r, 3200));
+      await new Promise((r) => setTimeout(r, 8200));
       expect(await call(F, 'GET', '/chat/rooms', { token: e }), 401, { error: 'Not authenticated' }, 'expired');
       expect(
         await call(F, 'POST', '/chat/rooms/general/messages', { token: e, body: { text: 'late' } }),
