@@ -15,6 +15,7 @@ import { addSecretCommands } from './secret.js';
 import { addCertsCommands } from './certs.js';
 import { addClientTlsOptions } from './client-tls.js';
 import { addVerifyCommand } from './verify.js';
+import { addCheckCommand } from './check.js';
 
 export interface CliIO extends KvIO {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -286,6 +287,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
   addBenchCommand(program, io);
   addChatCommand(program, io);
   addVerifyCommand(program, io);
+  addCheckCommand(program, io);
 
   return program;
 }
