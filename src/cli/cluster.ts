@@ -5,11 +5,15 @@
  * that the config file names, so every node shares one peer credential. Starts one `serve` child per node
  * (same Node binary and main.js), prefixes their output with the node id, prints the endpoints and a ready
  * line once every node answers /health.
- * SIGINT / SIGTERM are forwarded to the children (by PID), which are awaited (SIGKILL after 10 s).
- * A child that dies on its own ends the cluster with exit code 1 (the others are stopped), unless
- * `--restart` is given: then it is restarted after a second, keeping its data.
+ * Before anything starts, every HTTP and peer port is bind-probed: one in use ends the command at once with
+ * the port named (a second cluster on the same ports). SIGINT / SIGTERM are forwarded to the children (by
+ * PID), which are awaited (SIGKILL after 10 s). A child that dies on its own is logged and restarted with
+ * backoff (0.5 s doubling to 10 s), keeping its data, while the others keep serving; with `restart: false`
+ * (`--no-restart`) it ends the cluster with exit code 1 instead. A node that died because its port was taken
+ * is never restarted. `<data>/supervisor.json` lets `quorumkv node stop|start|restart|pause|resume N` reach
+ * this supervisor (supervisor.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,6 +24,7 @@ import { tlsAgent } from '../net/tls-config.js';
 import { ensureSecretFile } from '../net/peer-auth.js';
 import { bootstrapClusterAuth } from './auth-commands.js';
 import { localClusterFile } from './config.js';
+import { ControlServer, NodeSupervisor, portInUseMessage, probePorts, type PortUse } from './supervisor.js';
 
 export interface ClusterOptions {
   readonly nodes: number;
@@ -45,7 +50,7 @@ export interface ClusterOptions {
   readonly script?: string;
   /** Stops the cluster like a signal would (for embedding and tests). */
   readonly signal?: AbortSignal;
-  /** Delay before restarting a dead node with `restart` (default 1000 ms). */
+  /** First delay before restarting a dead node (default 500 ms; it doubles up to 10 s). */
   readonly restartDelayMs?: number;
 }
 
@@ -60,12 +65,6 @@ export const CLUSTER_SECRET_FILE = 'cluster.secret';
 /** The directory of a local cluster's certificates, in its data directory. */
 export const TLS_DIR = 'tls';
 const STOP_GRACE_MS = 10_000;
-
-interface Child {
-  readonly id: number;
-  proc: ChildProcess;
-  exited: Promise<void>;
-}
 
 async function healthy(url: string, agent: Agent | undefined): Promise<boolean> {
   try {
@@ -83,6 +82,16 @@ async function healthy(url: string, agent: Agent | undefined): Promise<boolean> 
 
 /** Runs the cluster until a signal (exit code 0) or an unexpected child death (exit code 1). */
 export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<number> {
+  const ports: PortUse[] = [];
+  for (let i = 0; i < o.nodes; i++) {
+    ports.push({ port: o.baseHttpPort + i, what: `node ${i + 1} HTTP` });
+    ports.push({ port: o.basePeerPort + i, what: `node ${i + 1} peer` });
+  }
+  const busy = await probePorts(o.host, ports);
+  if (busy !== undefined) {
+    io.err(portInUseMessage(busy));
+    return 1;
+  }
   const dataDir = path.resolve(o.data);
   mkdirSync(dataDir, { recursive: true });
   const configFile = path.join(dataDir, 'cluster.json');
@@ -111,9 +120,9 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
   let exitCode = 0;
   let finish: () => void = () => {};
   const finished = new Promise<void>((resolve) => (finish = resolve));
-  const children = new Map<number, Child>();
+  const ctl: { server?: ControlServer } = {};
 
-  const start = (id: number): Child => {
+  const launch = async (id: number, output: (line: string) => void) => {
     const args = [
       o.script ?? MAIN_SCRIPT,
       'serve',
@@ -130,44 +139,32 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
       [proc.stdout, io.out],
       [proc.stderr, io.err],
     ] as const) {
-      if (stream !== null) createInterface({ input: stream }).on('line', (l) => write(`[node ${id}] ${l}`));
+      if (stream !== null) {
+        createInterface({ input: stream }).on('line', (l) => {
+          output(l);
+          write(`[node ${id}] ${l}`);
+        });
+      }
     }
-    const exited = new Promise<void>((resolve) => {
-      proc.on('exit', (code, signal) => {
-        resolve();
-        if (stopping) return;
-        io.err(`node ${id} (pid ${proc.pid}) exited unexpectedly (${signal ?? `code ${code}`})`);
-        if (o.restart) {
-          setTimeout(() => {
-            if (stopping) return;
-            io.out(`restarting node ${id}`);
-            children.set(id, start(id));
-          }, o.restartDelayMs ?? 1000);
-        } else {
-          exitCode = 1;
-          void stopAll();
-        }
-      });
-      proc.on('error', (err) => io.err(`node ${id}: cannot start: ${err.message}`));
-    });
-    return { id, proc, exited };
+    proc.on('error', (err) => io.err(`node ${id}: cannot start: ${err.message}`));
+    return proc;
   };
+  const ids = Array.from({ length: o.nodes }, (_, i) => i + 1);
+  const sup = new NodeSupervisor(ids, { launch, url: (id) => urls[id - 1] as string }, io, {
+    restart: o.restart,
+    backoff: { initialMs: o.restartDelayMs ?? 500 },
+    onFatal: () => {
+      exitCode = 1;
+      void stopAll();
+    },
+    onChange: () => ctl.server?.publish(sup.nodes()),
+  });
 
   const stopAll = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    const live = [...children.values()].filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
-    for (const c of live) c.proc.kill('SIGTERM');
-    const timer = setTimeout(() => {
-      for (const c of live) {
-        if (c.proc.exitCode === null && c.proc.signalCode === null) {
-          io.err(`node ${c.id} did not stop in ${STOP_GRACE_MS / 1000} s: killing pid ${c.proc.pid}`);
-          c.proc.kill('SIGKILL');
-        }
-      }
-    }, STOP_GRACE_MS);
-    await Promise.all(live.map((c) => c.exited));
-    clearTimeout(timer);
+    await sup.stopAll(STOP_GRACE_MS);
+    await ctl.server?.close();
     io.out('cluster stopped');
     finish();
   };
@@ -184,9 +181,14 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
   };
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
-  for (let id = 1; id <= o.nodes; id++) children.set(id, start(id));
+  const control = await ControlServer.start(dataDir, 'raft', (action, id) => sup.control(action, id));
+  ctl.server = control;
+  await Promise.all(ids.map((id) => sup.start(id)));
+  control.publish(sup.nodes());
   io.out(`starting ${o.nodes} ${o.app === 'chat' ? 'chat ' : ''}nodes, data under ${dataDir}`);
-  urls.forEach((u, i) => io.out(`  node ${i + 1}: ${u}  (peer ${o.host}:${o.basePeerPort + i})`));
+  urls.forEach((u, i) =>
+    io.out(`  node ${i + 1}: ${u}  (peer ${o.host}:${o.basePeerPort + i}, pid ${sup.pid(i + 1) ?? '-'})`),
+  );
 
   const deadline = Date.now() + o.readyTimeoutMs;
   const up = new Set<number>();
@@ -209,7 +211,11 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
           break;
         }
       }
-      io.out('press Ctrl-C to stop');
+      io.out(
+        `press Ctrl-C to stop; nodes that die are ${o.restart ? 'restarted' : 'not restarted (--no-restart)'}; ` +
+          `\`quorumkv node stop|start|restart|pause|resume N${o.data === './data' ? '' : ` --data ${o.data}`}\` ` +
+          'controls one node',
+      );
       break;
     }
     if (Date.now() > deadline) {

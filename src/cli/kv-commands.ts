@@ -1,6 +1,6 @@
 /** The data commands of the CLI: put, get, del, list, status. Each prints to `out` and returns an exit code. */
 import { Client } from '../client/client.js';
-import { KvError } from '../client/errors.js';
+import { KvError, UnavailableError } from '../client/errors.js';
 import { resolveClientTls, type ClientTlsFlags } from './client-tls.js';
 import type { ClientAuth, Consistency, JsonValue, NodeStatus } from '../client/types.js';
 
@@ -53,8 +53,17 @@ export async function guarded(io: KvIO, fn: () => Promise<void>): Promise<number
     await fn();
     return 0;
   } catch (err) {
-    if (err instanceof KvError) io.err(`error: ${err.message}${err.status > 0 ? ` (HTTP ${err.status})` : ''}`);
-    else io.err(`error: ${(err as Error).message}`);
+    if (err instanceof UnavailableError && err.everyNode !== undefined) {
+      // The nodes said why they cannot serve: say that, not "timed out".
+      const n = err.everyNode;
+      const from =
+        n.unreachable === 0
+          ? 'from every node'
+          : `from ${n.answered} node${n.answered === 1 ? '' : 's'}, ${n.unreachable} unreachable`;
+      io.err(`error: ${n.error} (HTTP 503 ${from})`);
+    } else if (err instanceof KvError) {
+      io.err(`error: ${err.message}${err.status > 0 ? ` (HTTP ${err.status})` : ''}`);
+    } else io.err(`error: ${(err as Error).message}`);
     return 1;
   }
 }
@@ -131,7 +140,7 @@ export function statusTable(nodes: readonly NodeStatus[]): string[] {
     if (!n.ok) return ['-', n.endpoint, '-', '-', '-', '-', '-', `down (${n.error})`];
     const s = n.status;
     // The raft server reports `state` (serving, failed, catching up...); other nodes may only answer.
-    const health =
+    let health =
       typeof s.health === 'string'
         ? s.health
         : typeof s.state === 'string'
@@ -139,6 +148,8 @@ export function statusTable(nodes: readonly NodeStatus[]): string[] {
           : s.failed === true
             ? 'failed'
             : 'up';
+    // A serving node that is cut off from a majority cannot answer linearizable requests.
+    if (s.quorum === false && (health === 'serving' || health === 'up')) health = 'no quorum';
     return [
       cell(s.id ?? s.node_id),
       n.endpoint,

@@ -8,6 +8,7 @@ import { addAuthCommands, addCredentialOptions } from './auth-commands.js';
 import { addBenchCommand } from './bench.js';
 import { addChatCommand } from './chat.js';
 import { runCluster } from './cluster.js';
+import { runNodeCommand } from './node-command.js';
 import { APPS, ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
 import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
 import { runServe } from './serve.js';
@@ -155,12 +156,29 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
     program
       .command('cluster')
       .description('run a local N-node cluster as child processes (data under ./data); Ctrl-C stops it')
+      .addHelpText(
+        'after',
+        `
+Single nodes (every mode), while the cluster runs:
+  kill -9 <pid>              a crash: the supervisor logs it and restarts the node with backoff
+                             (0.5 s doubling to 10 s); the other nodes keep serving. The pids are
+                             printed at start and kept in <data>/supervisor.json.
+  quorumkv node stop N       stop node N (SIGTERM); it stays down until \`quorumkv node start N\`
+  quorumkv node start N      start it again (same data)
+  quorumkv node restart N    stop and start it
+  quorumkv node pause N      freeze it (SIGSTOP; \`kill -STOP <pid>\` does the same), resume: SIGCONT
+  (add --data DIR when the cluster was started with --data DIR; chat: --data ./data/chat;
+   quorum, causal, eventual: --mode M; their node ids are 1..n in the order printed at start)
+  --no-restart               the old behaviour: a node that dies stops the whole cluster
+A port already in use (another cluster running?) ends the command at once, naming the port.`,
+      )
       .option('-n, --nodes <n>', 'number of nodes', '3')
       .option('--host <host>', 'address every node listens on', '127.0.0.1')
       .option('--base-http-port <port>', 'HTTP port of node 1 (node i gets base+i-1)', '8081')
       .option('--base-peer-port <port>', 'peer transport port of node 1', '7001')
       .option('--data <dir>', 'data directory (with --app chat: <dir>/chat unless given)', './data')
-      .option('--restart', 'restart a node that dies instead of stopping the cluster')
+      .option('--restart', 'restart a node that dies, with backoff (the default; kept for old scripts)')
+      .option('--no-restart', 'a node that dies stops the whole cluster (exit code 1) instead of being restarted')
       .option('--auth', 'key-value raft cluster: once ready, create a root user and enable authentication')
       .option('--tls', 'serve HTTPS with development certificates made once in <data>/tls (every mode)')
       .addOption(
@@ -206,6 +224,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
             basePort: explicit('baseHttpPort') ? Number(flags.baseHttpPort) : undefined,
             data: flags.data,
             tls: flags.tls === true,
+            restart: flags.restart !== false,
           },
           io,
         );
@@ -238,7 +257,7 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
             program.commands.find((c) => c.name() === 'cluster')?.getOptionValueSource('data') !== 'cli'
               ? `${flags.data.replace(/\/+$/, '')}/chat`
               : flags.data,
-          restart: flags.restart === true,
+          restart: flags.restart !== false,
           tls: flags.tls === true,
           app: flags.app === 'chat' ? 'chat' : 'kv',
           auth: flags.auth === true,
@@ -250,6 +269,17 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       io.exit(code);
     },
   );
+
+  program
+    .command('node <action> <id>')
+    .description(
+      'control one node of the local cluster running under --data: stop, start, restart, pause (SIGSTOP), resume',
+    )
+    .option('--data <dir>', "the running cluster's data directory (chat: ./data/chat)", './data')
+    .addOption(new Option('--mode <mode>', "the running cluster's mode").choices(MODES).default('raft'))
+    .action(async (action: string, id: string, flags: { data: string; mode: string }) => {
+      io.exit(await runNodeCommand(io, action, id, flags.data, flags.mode));
+    });
 
   addEndpoints(program.command('put <key> <value>'), io)
     .description('write a value (parsed as JSON if it is valid JSON, else taken as a string)')

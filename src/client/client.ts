@@ -7,7 +7,9 @@
  * - Follows `307` "Not leader" redirects (Location or `leader_url`) itself, so it can cache the leader.
  * - Fails over to the next endpoint on a connection error, a timeout, a 503 (honouring Retry-After once every
  *   endpoint has failed in a row) or another 5xx, with jittered exponential backoff, bounded attempts and an
- *   overall deadline.
+ *   overall deadline. Once every endpoint answered 503 with an error or was unreachable (at least one
+ *   answering), it retries for a short grace (an election) and then fails with the nodes' own error
+ *   ("No quorum", …) instead of running to the deadline.
  * - Every write carries `request_id = <clientId>:<seq>`, the same on every retry of that write, so a write
  *   retried after a timeout or a leader change is applied once and returns its first outcome.
  * - 4xx answers are final and become typed errors (NotFoundError, PreconditionFailedError, KvError).
@@ -84,6 +86,7 @@ export class Client {
   private readonly retries: number;
   private readonly deadlineMs: number;
   private readonly backoffMs: number;
+  private readonly graceMs: number;
   private seq = 0;
   private preferred: string;
   /** Endpoint of each node id, from `/health`. */
@@ -101,6 +104,7 @@ export class Client {
     this.retries = opts.retries ?? 20;
     this.deadlineMs = opts.deadlineMs ?? 15000;
     this.backoffMs = opts.backoffMs ?? 25;
+    this.graceMs = opts.unavailableGraceMs ?? 2000;
     this.clientId = opts.clientId ?? randomBytes(8).toString('hex');
     this.fetch = clientFetch(opts);
     this.authorization = authorizationHeader(opts.auth);
@@ -239,12 +243,16 @@ export class Client {
     let failuresInARow = 0;
     let lastStatus = 0;
     let lastBody: Body = {};
+    // The latest outcome of each endpoint: the error of a 503 answer, or null when it could not be reached.
+    const outcome = new Map<string, string | null>();
+    let giveUpAt: number | undefined;
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       let retryAfterMs = 0;
       try {
-        const a = await this.once(target, c, Math.min(this.timeoutMs, remaining));
+        const graceLeft = giveUpAt === undefined ? Infinity : Math.max(250, giveUpAt - Date.now());
+        const a = await this.once(target, c, Math.min(this.timeoutMs, remaining, graceLeft));
         if (a.status === 307 || a.status === 308) {
           const leader = this.redirectTarget(a, target);
           attempts.push(`${target}: ${a.status} ${errorText(a.body)}${leader ? ` -> ${leader}` : ''}`);
@@ -260,6 +268,8 @@ export class Client {
           attempts.push(`${target}: ${a.status} ${errorText(a.body)}`);
           lastStatus = a.status;
           lastBody = a.body;
+          if (a.status === 503 && typeof a.body.error === 'string') outcome.set(target, a.body.error);
+          else outcome.delete(target);
           const ra = Number(a.headers.get('retry-after'));
           if (Number.isFinite(ra) && ra > 0) retryAfterMs = Math.min(ra * 1000, 2000);
         } else {
@@ -274,7 +284,24 @@ export class Client {
         if (untrusted !== undefined) throw new KvError(`${target}: ${untrusted}`, 0);
         attempts.push(`${target}: ${describe(err)}`);
         lastStatus = 0;
+        // A node that said why it cannot serve and then timed out (cut short by the grace) keeps its answer.
+        if (!outcome.has(target)) outcome.set(target, null);
       }
+      // Every endpoint tried, none can serve, some said why: give the cluster a short grace, then that answer.
+      const everyNode = this.unavailableEverywhere(outcome);
+      if (everyNode !== undefined) {
+        giveUpAt ??= Date.now() + this.graceMs;
+        if (Date.now() >= giveUpAt) {
+          throw new UnavailableError(
+            `${everyNode.error} (${c.method} ${c.path}: ${everyNode.answered} node(s) answered 503` +
+              `${everyNode.unreachable > 0 ? `, ${everyNode.unreachable} unreachable` : ''})`,
+            attempts,
+            503,
+            lastStatus === 503 ? lastBody : { error: everyNode.error },
+            everyNode,
+          );
+        }
+      } else giveUpAt = undefined;
       // Fail over: next endpoint, backing off (longer once every endpoint failed in a row).
       failuresInARow++;
       if (this.preferred === target) this.preferred = this.nextEndpoint(target);
@@ -292,7 +319,22 @@ export class Client {
       attempts,
       lastStatus === 0 ? 503 : lastStatus,
       lastBody,
+      this.unavailableEverywhere(outcome),
     );
+  }
+
+  /** When every endpoint's latest outcome is a 503 with an error or unreachable, and one answered: that error. */
+  private unavailableEverywhere(
+    outcome: ReadonlyMap<string, string | null>,
+  ): { error: string; answered: number; unreachable: number } | undefined {
+    if (outcome.size < this.endpoints.length) return undefined;
+    const errors = [...outcome.values()].filter((e): e is string => e !== null);
+    if (errors.length === 0) return undefined;
+    // The most frequent answer ("No quorum" over a lone "Node is failed").
+    const count = new Map<string, number>();
+    for (const e of errors) count.set(e, (count.get(e) ?? 0) + 1);
+    const error = [...count.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] as string;
+    return { error, answered: errors.length, unreachable: outcome.size - errors.length };
   }
 
   private nextEndpoint(after: string): string {

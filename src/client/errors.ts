@@ -44,6 +44,8 @@ export class UnavailableError extends KvError {
     readonly attempts: readonly string[],
     status = 503,
     body: Readonly<Record<string, JsonValue>> = {},
+    /** Set when every endpoint was tried: the nodes' own error, how many answered it, how many were unreachable. */
+    readonly everyNode?: { readonly error: string; readonly answered: number; readonly unreachable: number },
   ) {
     super(message, status, body);
     this.name = 'UnavailableError';

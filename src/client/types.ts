@@ -23,6 +23,12 @@ export interface ClientOptions {
   readonly deadlineMs?: number;
   /** First retry backoff in ms, doubled per retry up to 1 s, jittered (default 25). */
   readonly backoffMs?: number;
+  /**
+   * Once every endpoint has been tried and none could serve — each answered 503 with an error (e.g.
+   * "No quorum") or was unreachable, at least one answering —, retries go on this much longer (ms, default
+   * 2000: enough for an election), then the call fails with that error instead of waiting for the deadline.
+   */
+  readonly unavailableGraceMs?: number;
   /** Prefix of request ids; random per Client by default. */
   readonly clientId?: string;
   /** Credentials, for a cluster with auth on. */

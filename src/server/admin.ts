@@ -1,5 +1,5 @@
 /**
- * Node-level routes: `/health`, `/status`, `/metrics`, and the failure simulation `/admin/fail`,
+ * Node-level routes: `/health` (liveness, with `quorum`), `/ready` (readiness), `/status`, `/metrics`, and the failure simulation `/admin/fail`,
  * `/admin/recover`, plus the test-only `/admin/faults` that drives the transport's fault hook.
  */
 import type { FastifyInstance } from 'fastify';
@@ -109,11 +109,59 @@ interface FaultsBody {
   delayMs?: number;
 }
 
+/**
+ * Whether this node is in touch with a majority, as far as its Raft state tells: a leader counts the peers it
+ * heard from within an election timeout (its CheckQuorum view, `recentActive`); a follower needs a leader it
+ * is not cut off from (it forgets the leader when its election timer fires).
+ */
+export function quorumState(ctx: Pick<AdminContext, 'id' | 'host'>): { quorum: boolean; reason?: string } {
+  const s = ctx.host.status();
+  if (s.role === 'leader') {
+    const voters = s.progress.length;
+    const active = s.progress.filter((p) => p.recentActive).length;
+    const need = Math.floor(voters / 2) + 1;
+    if (voters === 0 || active >= need) return { quorum: true };
+    return { quorum: false, reason: `No quorum: the leader hears from ${active} of ${voters} nodes, needs ${need}` };
+  }
+  if (s.leader === 0) return { quorum: false, reason: 'No quorum: no leader' };
+  if (ctx.host.droppedPeers.includes(s.leader)) {
+    return { quorum: false, reason: `No quorum: cut off from the leader (node ${s.leader})` };
+  }
+  return { quorum: true };
+}
+
+/** Ready = serving, in touch with a quorum, and this node has applied every entry it knows committed. */
+export function readiness(ctx: Pick<AdminContext, 'id' | 'host' | 'availability'>): {
+  ready: boolean;
+  reason?: string;
+} {
+  const state = ctx.availability.state;
+  if (state === 'failed') return { ready: false, reason: 'Node is failed' };
+  if (state === 'recovering') return { ready: false, reason: 'Node is recovering' };
+  const q = quorumState(ctx);
+  if (!q.quorum) return { ready: false, reason: q.reason ?? 'No quorum' };
+  const commit = ctx.host.status().commit;
+  if (ctx.host.applied < commit) {
+    return { ready: false, reason: `Catching up: applied ${ctx.host.applied} of ${commit}` };
+  }
+  return { ready: true };
+}
+
 export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): void {
   const { host } = ctx;
 
+  // Liveness: 200 while the process serves (503 only while marked failed or catching up after /admin/recover,
+  // as before); `quorum` says whether it is in touch with a majority, `status` is then healthy or degraded.
   app.get('/health', (_req, reply) => {
-    const body = { node_id: ctx.id, mode: 'raft', role: host.currentRole, leader: host.leader || null };
+    const q = quorumState(ctx);
+    const body = {
+      node_id: ctx.id,
+      mode: 'raft',
+      role: host.currentRole,
+      leader: host.leader || null,
+      quorum: q.quorum,
+      ...(q.quorum ? {} : { reason: q.reason }),
+    };
     const state = ctx.availability.state;
     if (state !== 'serving') {
       reply.header('retry-after', '1');
@@ -121,9 +169,19 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
         .code(503)
         .send({ error: state === 'failed' ? 'Node is failed' : 'Node is recovering', status: state, ...body });
     }
-    return reply.send({ status: 'healthy', ...body });
+    return reply.send({ status: q.quorum ? 'healthy' : 'degraded', ...body });
   });
   methodNotAllowed(app, '/health', ['GET']);
+
+  // Readiness: 200 only when this node can serve linearizable requests now.
+  app.get('/ready', (_req, reply) => {
+    const r = readiness(ctx);
+    const body = { node_id: ctx.id, mode: 'raft', role: host.currentRole, leader: host.leader || null };
+    if (r.ready) return reply.send({ ready: true, ...body });
+    reply.header('retry-after', '1');
+    return reply.code(503).send({ error: r.reason, ready: false, ...body });
+  });
+  methodNotAllowed(app, '/ready', ['GET']);
 
   app.get('/status', () => {
     const s = host.status();
@@ -150,12 +208,15 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
           recent_active: p?.recentActive ?? null,
         };
       });
+    const q = quorumState(ctx);
     return {
       id: ctx.id,
       node_id: ctx.id,
       mode: 'raft',
       role: s.role,
       state: ctx.availability.state,
+      quorum: q.quorum,
+      ready: readiness(ctx).ready,
       term: s.term,
       vote: s.vote,
       commit: s.commit,

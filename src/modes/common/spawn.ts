@@ -13,6 +13,8 @@ export interface SpawnedNode {
   readonly child: ChildProcess;
   /** Sends SIGTERM (SIGKILL with `hard`) to this child by PID and waits for it to exit. */
   stop(hard?: boolean): Promise<void>;
+  /** Starts the same node again (same program, arguments and environment), e.g. after it died. */
+  respawn(): Promise<SpawnedNode>;
 }
 
 export type SpawnableMode = 'quorum' | 'eventual' | 'causal';
@@ -81,6 +83,7 @@ export function spawnModeNode(
               }
               await exited;
             },
+            respawn: () => spawnModeNode(mode, args, env, startTimeoutMs),
           });
         }
       }
