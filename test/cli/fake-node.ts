@@ -13,6 +13,11 @@ function serve(args: string[]): void {
   const id = Number(arg('--id'));
   const self = file.nodes.find((n) => n.id === id);
   if (self === undefined) throw new Error(`node ${id} not in the cluster file`);
+  if (process.env.FAKE_NODE_EADDRINUSE === String(id)) {
+    // What a node prints when its port was taken between the supervisor's probe and its listen.
+    process.stderr.write(`Error: listen EADDRINUSE: address already in use ${self.http.host}:${self.http.port}\n`);
+    process.exit(1);
+  }
   const server = http.createServer((_req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ status: 'healthy', node_id: id, mode: 'raft', role: 'follower', args }));
