@@ -194,6 +194,16 @@ export function buildCausalApp(
     if (node.failed) return reply.code(503).header('retry-after', '1').send({ error: 'Node is failed' });
     return { status: 'healthy', node_id: node.self, mode: 'causal', role: node.ready ? 'replica' : 'joining' };
   });
+  // Always available: ready once it joined (copied the data from a live replica), unless failed.
+  app.get('/ready', async (_req, reply) => {
+    if (node.failed || !node.ready) {
+      return reply
+        .code(503)
+        .header('retry-after', '1')
+        .send({ error: node.failed ? 'Node is failed' : 'Node is joining', ready: false, node_id: node.self });
+    }
+    return { ready: true, node_id: node.self, mode: 'causal', role: 'replica' };
+  });
   app.get('/status', async () => ({
     node_id: node.self,
     mode: 'causal',

@@ -122,6 +122,8 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
 
   function registerRoutes(a: FastifyInstance): void {
     a.get('/health', async () => ({ status: 'healthy', node_id: id, mode: MODE, role: 'replica' }));
+    // Always available: ready once started and caught up (the gate answers 503 before that, or while failed).
+    a.get('/ready', async () => ({ ready: true, node_id: id, mode: MODE, role: 'replica' }));
 
     a.get('/status', async () => ({
       node_id: id,
@@ -205,7 +207,7 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
 
     methodNotAllowed(a, '/kvs/*', ['GET', 'PUT', 'DELETE']);
     for (const p of ['/write', '/replicate', '/sync/digest', '/sync/keys']) methodNotAllowed(a, p, ['POST']);
-    for (const p of ['/read', '/data', '/health', '/status']) methodNotAllowed(a, p, ['GET']);
+    for (const p of ['/read', '/data', '/health', '/ready', '/status']) methodNotAllowed(a, p, ['GET']);
   }
 
   const address = await app.listen({ host, port: opts.port ?? 0 });

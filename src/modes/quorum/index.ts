@@ -164,7 +164,21 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
   metrics.install(app);
 
   function registerRoutes(a: FastifyInstance): void {
-    a.get('/health', async () => ({ status: 'healthy', node_id: id, mode: MODE, role: opts.role }));
+    // Liveness (200 while serving). On the leader, `quorum`: at least W followers not known to be down.
+    a.get('/health', async () => {
+      if (!replicator) return { status: 'healthy', node_id: id, mode: MODE, role: opts.role };
+      const q = writeQuorumState();
+      return { status: q.quorum ? 'healthy' : 'degraded', node_id: id, mode: MODE, role: opts.role, ...q };
+    });
+    // Readiness: the gate already answers 503 while failed or catching up; the leader also needs W followers.
+    a.get('/ready', async (_req, reply) => {
+      const q = replicator ? writeQuorumState() : { quorum: true };
+      if (q.quorum) return { ready: true, node_id: id, mode: MODE, role: opts.role };
+      return reply
+        .code(503)
+        .header('retry-after', '1')
+        .send({ error: 'Write quorum not reachable', ready: false, node_id: id, mode: MODE, role: opts.role, ...q });
+    });
 
     a.get('/status', async () => ({
       node_id: id,
@@ -268,7 +282,14 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
     methodNotAllowed(a, '/read', ['GET']);
     methodNotAllowed(a, '/data', ['GET']);
     methodNotAllowed(a, '/health', ['GET']);
+    methodNotAllowed(a, '/ready', ['GET']);
     methodNotAllowed(a, '/status', ['GET']);
+  }
+
+  /** The leader's view of its write quorum: followers whose last replication did not fail count as reachable. */
+  function writeQuorumState(): { quorum: boolean; reachable: number; required: number } {
+    const reachable = replicator ? replicator.links.filter((l) => l.state !== 'down').length : 0;
+    return { quorum: reachable >= writeQuorum, reachable, required: writeQuorum };
   }
 
   function redirectToLeader(reply: FastifyReply, path: string) {
