@@ -106,7 +106,18 @@ test('read, data, health and the /kvs routes follow the contract', async () => {
   assert.equal(typeof r.body.node_id, 'string');
 
   r = await call('GET', `${leader.url}/health`);
-  assert.deepEqual(r.body, { status: 'healthy', node_id: 'leader', mode: 'quorum', role: 'leader' });
+  // The contract's fields, plus the leader's view of its write quorum.
+  assert.deepEqual(r.body, {
+    status: 'healthy',
+    node_id: 'leader',
+    mode: 'quorum',
+    role: 'leader',
+    quorum: true,
+    reachable: 3,
+    required: 3,
+  });
+  r = await call('GET', `${leader.url}/ready`);
+  assert.deepEqual([r.status, r.body.ready], [200, true]);
   r = await call('GET', `${followers[0].url}/health`);
   assert.equal(r.body.role, 'follower');
   r = await call('GET', `${leader.url}/status`);
