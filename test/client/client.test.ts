@@ -224,3 +224,29 @@ test('endpoints are validated and normalised', () => {
   const b = new Client({ endpoints: ['127.0.0.1:1'] });
   assert.notEqual(a.clientId, b.clientId);
 });
+
+test('503 "No quorum" from every node ends the call after a short grace with that error; an election is waited out', async () => {
+  await withCluster(3, {}, async (c) => {
+    await c.kill(1);
+    c.node(2).behaviour = 'unavailable';
+    c.node(3).behaviour = 'unavailable';
+    const kv = new Client({ endpoints: c.endpoints, backoffMs: 5, unavailableGraceMs: 500 });
+    const t0 = Date.now();
+    await assert.rejects(kv.put('k', 'v'), (e: unknown) => {
+      assert.ok(e instanceof UnavailableError);
+      assert.equal(e.status, 503);
+      assert.deepEqual(e.everyNode, { error: 'No quorum', answered: 2, unreachable: 1 });
+      assert.match(e.message, /^No quorum/);
+      return true;
+    });
+    const took = Date.now() - t0;
+    assert.ok(took < 3000, `gave up after ${took} ms, not at the 15 s deadline`);
+
+    // Unavailable for less than the grace (a leader being elected): the call is retried and succeeds.
+    setTimeout(() => (c.node(3).behaviour = 'ok'), 300);
+    c.leader = 3;
+    const slow = new Client({ endpoints: c.endpoints, backoffMs: 5, unavailableGraceMs: 2000 });
+    const r = await slow.put('k2', 'v');
+    assert.equal(r.result, 'created');
+  });
+});
