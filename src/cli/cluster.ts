@@ -24,7 +24,14 @@ import { tlsAgent } from '../net/tls-config.js';
 import { ensureSecretFile } from '../net/peer-auth.js';
 import { bootstrapClusterAuth } from './auth-commands.js';
 import { localClusterFile } from './config.js';
-import { ControlServer, NodeSupervisor, portInUseMessage, probePorts, type PortUse } from './supervisor.js';
+import {
+  ControlServer,
+  NodeSupervisor,
+  portInUseMessage,
+  probePorts,
+  runningSupervisor,
+  type PortUse,
+} from './supervisor.js';
 
 export interface ClusterOptions {
   readonly nodes: number;
@@ -93,6 +100,13 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
     return 1;
   }
   const dataDir = path.resolve(o.data);
+  const running = runningSupervisor(dataDir);
+  if (running !== undefined) {
+    io.err(
+      `error: a cluster already runs on ${dataDir} (supervisor pid ${running.pid}); stop it or give another --data`,
+    );
+    return 1;
+  }
   mkdirSync(dataDir, { recursive: true });
   const configFile = path.join(dataDir, 'cluster.json');
   ensureSecretFile(path.join(dataDir, CLUSTER_SECRET_FILE));

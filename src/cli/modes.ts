@@ -18,7 +18,14 @@ import { mkdirSync } from 'node:fs';
 import { ensureClusterCerts } from '../net/certs.js';
 import type { TlsFiles } from '../net/tls-config.js';
 import { CLUSTER_SECRET_FILE, TLS_DIR } from './cluster.js';
-import { ControlServer, NodeSupervisor, portInUseMessage, probePorts, type PortUse } from './supervisor.js';
+import {
+  ControlServer,
+  NodeSupervisor,
+  portInUseMessage,
+  probePorts,
+  runningSupervisor,
+  type PortUse,
+} from './supervisor.js';
 
 export interface ModeIO {
   out(line: string): void;
@@ -96,6 +103,11 @@ export async function runModeCluster(mode: SpawnableMode, opts: ModeClusterOptio
   const busy = await probePorts(opts.host, modePorts(mode, opts));
   if (busy !== undefined) {
     io.err(portInUseMessage(busy));
+    return 1;
+  }
+  const running = runningSupervisor(path.resolve(opts.data ?? './data'), mode);
+  if (running !== undefined) {
+    io.err(`error: a ${mode} cluster already runs on ${path.resolve(opts.data ?? './data')} (pid ${running.pid})`);
     return 1;
   }
   let cluster: LocalCluster;

@@ -205,6 +205,16 @@ export function readSupervisor(dataDir: string, mode = 'raft'): SupervisorInfo {
   return info;
 }
 
+/** The supervisor running on `dataDir` (its file names a live pid other than this process), if any. */
+export function runningSupervisor(dataDir: string, mode = 'raft'): SupervisorInfo | undefined {
+  try {
+    const info = readSupervisor(dataDir, mode);
+    return info.pid === process.pid ? undefined : info;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sends `action` for node `id` to the supervisor of `dataDir`; resolves to its answer line. */
 export async function controlNode(dataDir: string, action: NodeAction, id: number, mode = 'raft'): Promise<string> {
   const info = readSupervisor(dataDir, mode);
