@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCluster, type ClusterOptions } from '../../src/cli/cluster.js';
 import { Client } from '../../src/client/client.js';
-import type { SupervisorInfo } from '../../src/cli/supervisor.js';
+import { controlNode, type SupervisorInfo } from '../../src/cli/supervisor.js';
 
 const FAKE_NODE = fileURLToPath(new URL('./fake-node.js', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -269,5 +269,36 @@ test('fake nodes: restart with doubling backoff by default; a port in use is ref
     }
   } finally {
     delete process.env.FAKE_NODE_EADDRINUSE;
+  }
+});
+
+test('fake nodes: quorumkv node pause/resume/restart/stop/start through the supervisor file', async () => {
+  const c = await fakeCluster(2);
+  const procState = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '?';
+  try {
+    await waitFor(() => c.lines.some((l) => l.startsWith('cluster ready: ')), 20_000, 'ready');
+    const pid = c.pids().get(1) as number;
+    assert.match(await controlNode(c.data, 'pause', 1), /node 1 paused/);
+    if (existsSync(`/proc/${pid}/stat`)) await waitFor(() => procState(pid) === 'T', 5000, 'stopped state');
+    assert.match(await controlNode(c.data, 'resume', 1), /node 1 resumed/);
+    if (existsSync(`/proc/${pid}/stat`)) await waitFor(() => procState(pid) !== 'T', 5000, 'running state');
+
+    assert.match(await controlNode(c.data, 'restart', 1), /node 1 restarted/);
+    await waitFor(() => c.pids().get(1) !== pid, 5000, 'new pid');
+    const second = c.pids().get(1) as number;
+    assert.equal(alive(pid), false);
+
+    assert.match(await controlNode(c.data, 'stop', 1), /node 1 stopped/);
+    assert.equal(alive(second), false);
+    await new Promise((r) => setTimeout(r, 500)); // longer than the restart delay: it stays down
+    assert.equal(c.pids().get(1), second);
+    await assert.rejects(controlNode(c.data, 'pause', 1), /not running/);
+    await assert.rejects(controlNode(c.data, 'stop', 9), /no node 9/);
+    assert.match(await controlNode(c.data, 'start', 1), /node 1 started/);
+    await waitFor(() => c.pids().get(1) !== second, 5000, 'started again');
+  } finally {
+    c.stop();
+    await c.done;
+    c.cleanup();
   }
 });
