@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -162,7 +162,10 @@ export class ControlServer {
   publish(nodes: readonly SupervisedNode[]): void {
     const info: SupervisorInfo = { pid: process.pid, mode: this.mode, control: this.url, token: this.token, nodes };
     try {
-      writeFileSync(this.file, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+      // Written aside and renamed, so a reader never sees a half-written file.
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+      renameSync(tmp, this.file);
     } catch {
       // The data directory went away: the control endpoint still works for whoever has the token.
     }
