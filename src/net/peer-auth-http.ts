@@ -80,6 +80,11 @@ export function installPeerAuth(app: FastifyInstance, auth: PeerAuth, policy: Pe
       },
     });
     payload.on('error', (err) => tee.destroy(err));
+    // Fastify listens to the stream only while it reads the body; when it never does (no or an unsupported
+    // content type) or has finished, a request aborted by its client (a broken chunked encoding, a reset)
+    // would emit an error here that nobody handles, ending the process. The request's own error handling
+    // answers it; this stream's error has nothing left to do.
+    tee.on('error', () => {});
     done(null, payload.pipe(tee));
   });
 

@@ -12,6 +12,36 @@ export interface Limits {
 
 export const DEFAULT_LIMITS: Limits = { maxKeyBytes: 1024, maxValueBytes: 1024 * 1024 };
 
+/**
+ * Deepest nesting of arrays and objects a JSON body may have. Deeper bodies are refused with a 400 before
+ * they are parsed: code that walks a value recursively (JSON.stringify, the response serialiser) would
+ * overflow the stack on them.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/** Whether a JSON text nests arrays and objects deeper than `max` (a linear scan that skips strings). */
+export function jsonNestingExceeds(text: string, max = MAX_JSON_DEPTH): boolean {
+  if (text.length <= max) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/** The 400 for a body nested deeper than MAX_JSON_DEPTH. */
+export function tooDeep(): HttpError {
+  return new HttpError(400, `Malformed JSON body: nested more than ${MAX_JSON_DEPTH} levels deep`);
+}
+
 export interface HttpOptions {
   readonly limits?: Limits;
   /** Pino logger options, or false for none (tests). */
@@ -73,6 +103,10 @@ export function createHttpServer(opts: HttpOptions = {}): FastifyInstance {
       done(null, undefined);
       return;
     }
+    if (jsonNestingExceeds(text)) {
+      done(tooDeep(), undefined);
+      return;
+    }
     json(req, text, done);
   });
   const tooLarge = opts.tooLarge ?? (() => 'Value is too large');
@@ -109,6 +143,8 @@ export function methodNotAllowed(app: FastifyInstance, url: string, allowed: rea
 /** Validates a key from a URL path segment, throwing the contract's 400 errors. */
 export function checkKey(key: string | undefined, limits: Limits): string {
   if (key === undefined || key.length === 0) throw new HttpError(400, 'Key is empty');
+  // A query parameter given twice (`?key=a&key=b`) arrives as an array.
+  if (typeof key !== 'string') throw new HttpError(400, 'Key must be given once, as a string');
   if (Buffer.byteLength(key, 'utf8') > limits.maxKeyBytes) throw new HttpError(400, 'Key is too long');
   return key;
 }

@@ -8,7 +8,9 @@ import {
   checkPutBody,
   createHttpServer,
   HttpError,
+  jsonNestingExceeds,
   methodNotAllowed,
+  tooDeep,
   unavailable,
   type Limits,
 } from '../../server/http-common.js';
@@ -64,6 +66,7 @@ export function buildCausalApp(
   const parseJson = (_req: FastifyRequest, text: string | Buffer, done: (e: Error | null, body?: unknown) => void) => {
     const s = typeof text === 'string' ? text : text.toString('utf8');
     if (s.trim().length === 0) return done(null, undefined);
+    if (jsonNestingExceeds(s)) return done(tooDeep(), undefined);
     try {
       done(null, JSON.parse(s));
     } catch (e) {
