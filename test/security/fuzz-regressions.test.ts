@@ -1,0 +1,148 @@
+/**
+ * Regressions for what the fuzzer (src/fuzz) found, each reduced to the request that showed it, against
+ * real node processes:
+ *
+ * 1. A request that presents peer credential headers (well-formed, fresh, with a signature that proves
+ *    nothing — no secret needed) and whose body is never read (no content type) while its connection
+ *    breaks (a chunk size of -1) ended a quorum or eventual node: the body-hashing stream's error had no
+ *    listener.
+ * 2. A value nested deeper than the stack allows answered 500 "Maximum call stack size exceeded" (quorum,
+ *    eventual, causal), and values nested 1,000 to 4,000 levels deep were stored. JSON bodies nested more
+ *    than 1,000 levels deep are now refused with a 400 in every mode.
+ * 3. `GET /read?key=a&key=b` (quorum, eventual) answered 500: a repeated query parameter is an array.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { clusterSecret } from '../../src/modes/common/cluster.js';
+import { freePorts, spawnModeNode, type SpawnedNode } from '../../src/modes/common/spawn.js';
+import { LocalCluster } from '../../src/server/local-cluster.js';
+import { jsonNestingExceeds } from '../../src/server/http-common.js';
+import { send } from './helpers.js';
+
+/** Writes `bytes` on a new connection and waits until the node closes it. */
+function raw(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    const s = net.connect(port, '127.0.0.1', () => s.end(bytes));
+    s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    s.on('error', () => {});
+    s.on('close', () => resolve(out));
+  });
+}
+
+/** A request with credential headers that pass the format and clock checks, and a broken chunked body. */
+function brokenSignedRequest(target: string): string {
+  return (
+    `POST ${target} HTTP/1.1\r\nhost: x\r\n` +
+    `x-qkv-peer: nobody\r\nx-qkv-ts: ${Date.now()}\r\nx-qkv-nonce: ${randomBytes(8).toString('hex')}.1\r\n` +
+    `x-qkv-signature: ${randomBytes(32).toString('hex')}\r\ntransfer-encoding: chunked\r\n\r\n-1\r\n{}\r\n0\r\n\r\n`
+  );
+}
+
+const alive = (n: SpawnedNode) => n.child.exitCode === null && n.child.signalCode === null;
+
+function nested(depth: number): string {
+  return '['.repeat(depth) + ']'.repeat(depth);
+}
+
+test('JSON nesting scan: counts arrays and objects, skips strings and escapes', () => {
+  assert.equal(jsonNestingExceeds(nested(1000)), false);
+  assert.equal(jsonNestingExceeds(nested(1001)), true);
+  assert.equal(jsonNestingExceeds('{"a":'.repeat(1001) + '1' + '}'.repeat(1001)), true);
+  // Brackets inside strings (escaped quotes included) do not count.
+  assert.equal(jsonNestingExceeds(JSON.stringify({ v: '['.repeat(5000) + '"\\' + '{'.repeat(5000) })), false);
+  assert.equal(jsonNestingExceeds(JSON.stringify('x'.repeat(5000))), false);
+  assert.equal(jsonNestingExceeds('[' + '"\\"",'.repeat(600) + nested(999) + ']'), false);
+});
+
+test('quorum, eventual, causal: no crash, no 5xx, nothing stored for the requests the fuzzer found', async () => {
+  const secret = clusterSecret();
+  const [q, f, e, c] = (await freePorts(4)) as [number, number, number, number];
+  const nodes: SpawnedNode[] = [];
+  try {
+    nodes.push(
+      await spawnModeNode('quorum', ['--role', 'leader', '--port', String(q), '--followers', `127.0.0.1:${f}`], {
+        ...secret.env,
+        WRITE_QUORUM: '1',
+      }),
+    );
+    nodes.push(
+      await spawnModeNode(
+        'quorum',
+        ['--role', 'follower', '--port', String(f), '--leader', `127.0.0.1:${q}`],
+        secret.env,
+      ),
+    );
+    nodes.push(await spawnModeNode('eventual', ['--id', 'r1', '--port', String(e), '--peers', ''], secret.env));
+    nodes.push(await spawnModeNode('causal', [], { ...secret.env, SOCKET_ADDRESS: `127.0.0.1:${c}` }));
+    const [leader, follower, eventual, causal] = nodes as [SpawnedNode, SpawnedNode, SpawnedNode, SpawnedNode];
+
+    // 1. The broken signed request, on a public route, an internal route and an unknown one: every node lives.
+    for (const n of nodes) {
+      const port = Number(new URL(n.url).port);
+      for (const target of ['/kvs/x', '/replicate', '/internal/sync', '/nothing']) {
+        const answer = await raw(port, brokenSignedRequest(target));
+        assert.ok(answer === '' || /^HTTP\/1\.1 4\d\d /.test(answer), answer);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(alive(n), `${n.url} ended`);
+      assert.equal((await send(`${n.url}/health`, 'GET', undefined)).status, 200);
+    }
+
+    // 2. Deep values: a 400 (nothing stored); a body nested exactly 1,000 levels deep is still a value.
+    const deep = `{"value":${nested(200_000)}}`;
+    for (const [url, method, body] of [
+      [`${leader.url}/kvs/deep`, 'PUT', deep],
+      [`${leader.url}/write`, 'POST', `{"key":"deep","value":${nested(200_000)}}`],
+      [`${eventual.url}/kvs/deep`, 'PUT', deep],
+      [`${eventual.url}/write`, 'POST', `{"key":"deep","value":${nested(5000)}}`],
+      [`${causal.url}/kvs/deep`, 'PUT', `{"value":${nested(1500)},"causal-metadata":null}`],
+      [`${causal.url}/kvs/deep`, 'DELETE', `{"causal-metadata":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`],
+    ] as const) {
+      const r = await send(url, method, body);
+      assert.equal(r.status, 400, `${method} ${url}: ${r.text}`);
+      assert.match(String(r.body.error), /nested more than 1000 levels deep/);
+    }
+    for (const n of [leader, eventual]) {
+      assert.equal((await send(`${n.url}/data`, 'GET', undefined)).body.count, 0, n.url);
+    }
+    assert.equal((await send(`${causal.url}/status`, 'GET', undefined)).body.keys, 0);
+    const edge = await send(`${eventual.url}/kvs/edge`, 'PUT', `{"value":${nested(999)}}`);
+    assert.equal(edge.status, 201, edge.text);
+    assert.equal((await send(`${eventual.url}/kvs/edge`, 'GET', undefined)).status, 200);
+
+    // 3. A key given twice.
+    for (const n of [leader, follower, eventual]) {
+      const r = await send(`${n.url}/read?key=a&key=b`, 'GET', undefined);
+      assert.equal(r.status, 400, `${n.url}: ${r.text}`);
+    }
+    for (const n of nodes) assert.ok(alive(n), `${n.url} ended`);
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop(true)));
+    secret.dispose();
+  }
+});
+
+test('raft: the broken signed request and deep bodies are refused, nothing changes', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qkv-fuzz-regress-'));
+  const c = await LocalCluster.start({ nodes: 1, dir, logLevel: 'warn' });
+  try {
+    await c.waitLeader(15_000);
+    const url = c.url(1);
+    const port = Number(new URL(url).port);
+    for (const target of ['/kvs/x', '/txn', '/nothing']) await raw(port, brokenSignedRequest(target));
+    const r = await send(`${url}/kvs/deep`, 'PUT', `{"value":1,"x":${nested(100_000)}}`);
+    assert.equal(r.status, 400, r.text);
+    assert.equal((await send(`${url}/kvs?prefix=&consistency=stale`, 'GET', undefined)).body.count, 0);
+    assert.ok(c.isRunning(1));
+    assert.equal((await send(`${url}/health`, 'GET', undefined)).status, 200);
+  } finally {
+    await c.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
