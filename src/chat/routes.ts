@@ -154,6 +154,10 @@ export function registerChatRoutes(app: FastifyInstance, ctx: ChatRouteContext):
     }
     const username = body.username;
     const password = body.password;
+    // No account can have a name outside the username rules: refused at once, and kept out of the login
+    // limiter, which would otherwise hold every distinct name sent (up to the body limit, 64 KiB each) for
+    // a minute.
+    if (!USERNAME.test(username)) throw new HttpError(401, 'Wrong username or password');
     return dispatch(ctx, req, reply, async () => {
       const waitMs = logins.take(username, Date.now());
       if (waitMs > 0) {
