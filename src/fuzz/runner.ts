@@ -492,8 +492,8 @@ export function summarize(r: ModeReport): string {
       .join(' ');
   return [
     `${r.mode} (seed ${r.seed}) ${r.ok ? 'OK' : 'FAILED'} in ${(r.durationMs / 1000).toFixed(1)} s`,
-    `  HTTP: ${r.http.cases} cases, ${r.http.requests} requests (${r.http.raw} raw); statuses ${statuses(r.http)}; 5xx ${r.http.fiveXX}; accepted ${r.http.accepted}; timeouts ${r.http.timeouts}; errors ${r.http.errors}`,
-    `  ${r.peerKind === 'tcp-frames' ? 'peer frames' : 'internal HTTP'}: ${r.peer.cases} cases; ${r.peerKind === 'tcp-frames' ? `outcomes ${outcomes(r.peer)}` : `statuses ${statuses(r.peer)}; 5xx ${r.peer.fiveXX}; accepted ${r.peer.accepted}`}; timeouts ${r.peer.timeouts}; errors ${r.peer.errors}`,
+    `  HTTP: ${r.http.cases} cases, ${r.http.requests} requests (${r.http.raw} raw); statuses ${statuses(r.http)}; 5xx ${r.http.fiveXX}; accepted ${r.http.accepted}; timeouts ${r.http.timeouts}; errors ${r.http.errors}; connections ${outcomes(r.http)}`,
+    `  ${r.peerKind === 'tcp-frames' ? 'peer frames' : 'internal HTTP'}: ${r.peer.cases} cases; ${r.peerKind === 'tcp-frames' ? `outcomes ${outcomes(r.peer)}` : `statuses ${statuses(r.peer)}; 5xx ${r.peer.fiveXX}; accepted ${r.peer.accepted}; connections ${outcomes(r.peer)}`}; timeouts ${r.peer.timeouts}; errors ${r.peer.errors}`,
     `  state unchanged: ${r.stateUnchanged}; memory: ${mem}`,
     ...(r.terms === undefined
       ? []
