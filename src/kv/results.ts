@@ -70,7 +70,7 @@ function opJson(r: TxnOpResult): Record<string, unknown> {
 }
 
 /**
- * The HTTP status and JSON body of a result, following /work/shared/api.md (raft mode), with `leader`
+ * The HTTP status and JSON body of a result, following ../shared/api.md (raft mode), with `leader`
  * (the leader's id) when given; the caller adds whatever else the node knows.
  */
 export function renderResult(r: ApplyResult, leader?: number): HttpRendering {

@@ -1,5 +1,5 @@
 /**
- * The raft-mode client API (/work/shared/api.md): `/kvs/<key>`, `/kvs?prefix=`, `/txn`. Writes are proposed
+ * The raft-mode client API (../shared/api.md): `/kvs/<key>`, `/kvs?prefix=`, `/txn`. Writes are proposed
  * on the leader and answered once applied; reads are linearizable (ReadIndex), lease or stale.
  *
  * With auth on (replicated, see kv-auth.ts and auth-routes.ts) the node that runs a request checks it: the
