@@ -21,7 +21,7 @@ import { EMPTY_BODY_HASH, presentsCredential, type PeerAuth, type RefusalSample,
 export const CREDENTIAL_REQUIRED = 'Peer credential required';
 export const CREDENTIAL_INVALID = 'Invalid peer credential';
 
-/** Whether a request must carry a valid peer credential; `path` is the URL without its query. */
+/** Whether a request must carry a valid peer credential; `path` is the matched route's URL (see routedPath). */
 export type PeerPolicy = (req: FastifyRequest, path: string) => boolean;
 
 /** Requests under check, with their body hash once read. */
@@ -32,6 +32,16 @@ interface Pending {
 function pathOf(url: string): string {
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
+}
+
+/**
+ * The path the request is routed by: the matched route's URL. The raw URL does not name the route: the
+ * router matches an absolute-form target (`http://host/replicate`) by its path and decodes percent-escapes
+ * (`/%72eplicate`), so a policy judged on the raw URL would let such requests reach internal routes
+ * unchecked. Without a route (a 404) the URL's path.
+ */
+function routedPath(req: FastifyRequest): string {
+  return req.routeOptions.url ?? pathOf(req.url);
 }
 
 function refuse(auth: PeerAuth, req: FastifyRequest, reply: FastifyReply, v: Verdict & { ok: false }): FastifyReply {
@@ -53,7 +63,7 @@ export function installPeerAuth(app: FastifyInstance, auth: PeerAuth, policy: Pe
   // Callback-style hooks: on the common path (a request without credential on a public route) they cost a
   // header lookup or two and no promise.
   app.addHook('onRequest', (req, reply, done) => {
-    const path = pathOf(req.url);
+    const path = routedPath(req);
     const required = policy(req, path) || (auth.adminNeedsCredential && isAdminPath(path));
     if (!required && !presentsCredential(req.headers)) return done();
     const v = verifier.precheck(req.headers);

@@ -10,7 +10,11 @@
  *    eventual, causal), and values nested 1,000 to 4,000 levels deep were stored. JSON bodies nested more
  *    than 1,000 levels deep are now refused with a 400 in every mode.
  * 3. `GET /read?key=a&key=b` (quorum, eventual) answered 500: a repeated query parameter is an array.
- * 4. Chat logins kept every distinct username sent (up to 64 KiB each) in the login limiter for a minute:
+ * 4. Peer authentication judged the raw request target while the router matches an absolute-form target
+ *    (`http://host/replicate`) by its path and decodes percent-escapes (`/%72eplicate`): such unsigned
+ *    requests reached the internal routes (quorum and eventual /replicate, causal /internal/replicate: data
+ *    written without the secret) and, on a node beyond loopback, /admin/*.
+ * 5. Chat logins kept every distinct username sent (up to 64 KiB each) in the login limiter for a minute:
  *    2,000 attempts with 60,000-character names held about 140 MiB on the leader. A name no account can
  *    have is now refused at once and not counted.
  */
@@ -26,6 +30,15 @@ import { freePorts, spawnModeNode, type SpawnedNode } from '../../src/modes/comm
 import { LocalCluster } from '../../src/server/local-cluster.js';
 import { jsonNestingExceeds } from '../../src/server/http-common.js';
 import { send } from './helpers.js';
+
+/** The status line of the answer to `POST <target>` with a JSON body, sent as is. */
+async function postRaw(port: number, target: string, body: string): Promise<string> {
+  const answer = await raw(
+    port,
+    `POST ${target} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  return answer.split('\r\n')[0] as string;
+}
 
 /** Writes `bytes` on a new connection and waits until the node closes it. */
 function raw(port: number, bytes: string): Promise<string> {
@@ -179,5 +192,70 @@ test('chat: a login with a name no account can have is refused at once and not c
   } finally {
     await c.stopAll();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('internal and admin routes need a credential however the request target is spelled', async () => {
+  const secret = clusterSecret();
+  const [q, f, e, c, x] = (await freePorts(5)) as [number, number, number, number, number];
+  const nodes: SpawnedNode[] = [];
+  try {
+    nodes.push(
+      await spawnModeNode('quorum', ['--role', 'leader', '--port', String(q), '--followers', `127.0.0.1:${f}`], {
+        ...secret.env,
+        WRITE_QUORUM: '1',
+      }),
+    );
+    const follower = await spawnModeNode(
+      'quorum',
+      ['--role', 'follower', '--port', String(f), '--leader', `127.0.0.1:${q}`],
+      secret.env,
+    );
+    nodes.push(follower);
+    const eventual = await spawnModeNode('eventual', ['--id', 'r1', '--port', String(e), '--peers', ''], secret.env);
+    nodes.push(eventual);
+    const causal = await spawnModeNode('causal', [], { ...secret.env, SOCKET_ADDRESS: `127.0.0.1:${c}` });
+    nodes.push(causal);
+    // A node beyond loopback: /admin/* needs a credential there.
+    const exposed = await spawnModeNode(
+      'quorum',
+      ['--role', 'leader', '--host', '0.0.0.0', '--port', String(x), '--followers', `127.0.0.1:${f}`],
+      { ...secret.env, QKV_INSECURE: '1' },
+    );
+    nodes.push(exposed);
+
+    const spellings = (p: string) => [
+      p,
+      `http://x${p}`,
+      `https://a@b${p}`,
+      p.replace(/^\/(.)/, (_, ch: string) => `/%${ch.charCodeAt(0).toString(16)}`),
+    ];
+    const record = JSON.stringify({ key: 'evil', value: 'injected', version: 99 });
+    const entries = JSON.stringify({
+      entries: [{ key: 'evil', value: 'injected', ts: { wall: 1, logical: 0, node: 'zz' } }],
+    });
+    const write = JSON.stringify({
+      write: { key: 'evil', value: 'injected', deleted: false, origin: '127.0.0.1:1', clock: { '127.0.0.1:1': 1 } },
+    });
+    for (const [n, route, body] of [
+      [follower, '/replicate', record],
+      [eventual, '/replicate', entries],
+      [eventual, '/sync/keys', JSON.stringify({ buckets: [0], summary: [] })],
+      [causal, '/internal/replicate', write],
+      [causal, '/internal/sync', '{}'],
+      [exposed, '/admin/fail', '{}'],
+    ] as const) {
+      for (const target of spellings(route)) {
+        const status = await postRaw(Number(new URL(n.url).port), target, body);
+        assert.match(status, /^HTTP\/1\.1 401 /, `${n.url} ${target}`);
+      }
+    }
+    assert.equal((await send(`${follower.url}/data`, 'GET', undefined)).body.count, 0);
+    assert.equal((await send(`${eventual.url}/data`, 'GET', undefined)).body.count, 0);
+    assert.equal((await send(`${causal.url}/kvs/evil`, 'GET', undefined)).status, 404);
+    assert.equal((await send(`http://127.0.0.1:${x}/status`, 'GET', undefined)).body.state, 'serving');
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop(true)));
+    secret.dispose();
   }
 });
