@@ -12,7 +12,7 @@
  */
 import { PEER_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TS_HEADER } from '../net/peer-auth.js';
 import { headerSafe, render, randomString, universallyInvalid } from './json.js';
-import { bodyView, classify, headerValues, type BodyView, type Credential, type Match } from './model.js';
+import { bodyView, classify, headerValues, routeExactly, type BodyView, type Credential, type Match } from './model.js';
 import { Rng } from './rng.js';
 
 export type FuzzMode = 'raft' | 'chat' | 'quorum' | 'causal' | 'eventual';
@@ -87,6 +87,11 @@ export interface ModeModel {
   risk(r: SemanticRequest, ctx: GenContext): string | undefined;
   /** Routes that change state or serve peers: a generated request to them must be refused (no 2xx). */
   refusing(method: string, pattern: string): boolean;
+  /**
+   * Whether the node requires a peer credential for this request (its policy; admin routes are open on
+   * the loopback-only test clusters). Such a request without one is refused before any handler runs.
+   */
+  needsCredential(method: string, pattern: string, headers: readonly (readonly [string, string])[]): boolean;
   readonly routes: readonly RouteGen[];
 }
 
@@ -112,6 +117,11 @@ export interface HttpCase {
   readonly expectAnswer: boolean;
   /** A 2xx answer would mean an invalid request was accepted. */
   readonly expectRefusal: boolean;
+  /**
+   * Sent without a credential to a route that requires one: only peer authentication (401), the router
+   * (404) or the HTTP layer before it may answer — any other answer means a handler ran.
+   */
+  readonly expectAuthRefusal: boolean;
   readonly repeat: number;
   /** What was applied, for reports. */
   readonly mutations: readonly string[];
@@ -256,7 +266,16 @@ function mangleTarget(t: string, rng: Rng): [string, string] {
   const q = t.indexOf('?');
   const path = q < 0 ? t : t.slice(0, q);
   const query = q < 0 ? '' : t.slice(q);
-  switch (rng.int(0, 13)) {
+  switch (rng.int(0, 15)) {
+    case 14:
+    case 15: {
+      // The route's own characters percent-encoded (`/%72eplicate`): the router decodes them.
+      const letters = [...path].map((ch, i) => (/[A-Za-z]/.test(ch) ? i : -1)).filter((i) => i >= 0);
+      if (letters.length === 0) return [path + query, 'encoded-route'];
+      const chosen = new Set(Array.from({ length: rng.int(1, 3) }, () => rng.pick(letters)));
+      const enc = [...path].map((ch, i) => (chosen.has(i) ? '%' + ch.charCodeAt(0).toString(16) : ch)).join('');
+      return [enc + query, 'encoded-route'];
+    }
     case 0:
       return [path + rng.pick(PATH_GARBAGE) + query, 'path-garbage-suffix'];
     case 1: {
@@ -276,7 +295,10 @@ function mangleTarget(t: string, rng: Rng): [string, string] {
     case 7:
       return ['/' + path + query, 'double-slash'];
     case 8:
-      return [`http://${rng.pick(['127.0.0.1', 'evil.example', 'a@b', '[::1]:1'])}${path}${query}`, 'absolute-form'];
+      return [
+        `${rng.pick(['http', 'https', 'HTTP', 'ftp'])}://${rng.pick(['127.0.0.1', 'evil.example', 'a@b', '[::1]:1', ''])}${path}${query}`,
+        'absolute-form',
+      ];
     case 9:
       return [
         rng.pick(['*', '', 'kvs/a', '/kvs\u0000', '/\u00ff', '//', '/..', '/%2e%2e/%2e%2e/etc/passwd']),
@@ -766,6 +788,10 @@ function finish(
   };
   if (o.model.risk(sem, o.ctx) !== undefined) return undefined;
   const refusing = sem.matches.some((m) => o.model.refusing(sem.method, m.pattern));
+  const authRefusal =
+    sem.credential === 'none' &&
+    TOKEN.test(d.method) &&
+    routeExactly(d.target, o.model.patterns).some((m) => o.model.needsCredential(d.method, m.pattern, f.head));
   let version = 'HTTP/1.1';
   let eol = '\r\n';
   let method = d.method;
@@ -810,6 +836,7 @@ function finish(
     gapsMs: gaps,
     expectAnswer: complete,
     expectRefusal: refusing,
+    expectAuthRefusal: authRefusal,
     repeat: d.replay === true ? 2 : 1,
     mutations,
   };

@@ -419,6 +419,15 @@ function keyOf(m: Match): string {
   return m.params['*'] ?? '';
 }
 
+/** raft and chat: a request that says it was forwarded by a node must prove it. */
+function forwardedNeedsCredential(
+  _method: string,
+  _pattern: string,
+  headers: readonly (readonly [string, string])[],
+): boolean {
+  return headerValues(headers, 'x-quorumkv-forwarded').length > 0;
+}
+
 /** Shared by raft and chat: the credential rules in front of every route. */
 function refusedByPeerAuth(r: SemanticRequest): boolean {
   if (r.credential === 'garbage') return true;
@@ -887,6 +896,7 @@ export function raftModel(): ModeModel {
     patterns: RAFT_PATTERNS,
     risk: (r) => raftRisk(r),
     refusing: raftRefusing,
+    needsCredential: forwardedNeedsCredential,
     routes,
   };
 }
@@ -1299,7 +1309,14 @@ export function chatModel(): ModeModel {
     credentialRoute(CHAT_PATTERNS),
     randomRoute(CHAT_PATTERNS),
   ];
-  return { mode: 'chat', patterns: CHAT_PATTERNS, risk: chatRisk, refusing: chatRefusing, routes };
+  return {
+    mode: 'chat',
+    patterns: CHAT_PATTERNS,
+    risk: chatRisk,
+    refusing: chatRefusing,
+    needsCredential: forwardedNeedsCredential,
+    routes,
+  };
 }
 
 // ---------------------------------------------------------------- quorum and eventual
@@ -1593,7 +1610,14 @@ export function quorumModel(): ModeModel {
     credentialRoute(QUORUM_PATTERNS),
     randomRoute(QUORUM_PATTERNS),
   ];
-  return { mode: 'quorum', patterns: QUORUM_PATTERNS, risk: quorumRisk, refusing: quorumRefusing, routes };
+  return {
+    mode: 'quorum',
+    patterns: QUORUM_PATTERNS,
+    risk: quorumRisk,
+    refusing: quorumRefusing,
+    needsCredential: (_m, pattern) => pattern === '/replicate',
+    routes,
+  };
 }
 
 /** The internal routes of quorum mode (the "peer frames" of an HTTP mode). */
@@ -1625,7 +1649,14 @@ export function eventualModel(): ModeModel {
     credentialRoute(EVENTUAL_PATTERNS),
     randomRoute(EVENTUAL_PATTERNS),
   ];
-  return { mode: 'eventual', patterns: EVENTUAL_PATTERNS, risk: eventualRisk, refusing: quorumRefusing, routes };
+  return {
+    mode: 'eventual',
+    patterns: EVENTUAL_PATTERNS,
+    risk: eventualRisk,
+    refusing: quorumRefusing,
+    needsCredential: (_m, pattern) => pattern === '/replicate' || pattern.startsWith('/sync/'),
+    routes,
+  };
 }
 
 export function eventualPeerRoutes(): RouteGen[] {
@@ -1902,7 +1933,16 @@ export function causalModel(): ModeModel {
     credentialRoute(CAUSAL_PATTERNS),
     randomRoute(CAUSAL_PATTERNS),
   ];
-  return { mode: 'causal', patterns: CAUSAL_PATTERNS, risk: causalRisk, refusing: causalRefusing, routes };
+  return {
+    mode: 'causal',
+    patterns: CAUSAL_PATTERNS,
+    risk: causalRisk,
+    refusing: causalRefusing,
+    needsCredential: (method, pattern, headers) =>
+      pattern.startsWith('/internal/') ||
+      (pattern === '/view' && method !== 'GET' && headerValues(headers, 'x-qkv-from').length > 0),
+    routes,
+  };
 }
 
 export function causalPeerRoutes(): RouteGen[] {

@@ -16,13 +16,19 @@ export interface HttpOutcome {
   readonly error?: string;
   /** The start of the first 5xx answer's body. */
   readonly body5xx?: string;
+  /** The start of the first answer's body. */
+  readonly firstBody?: string;
   readonly ms: number;
 }
 
 /** Statuses of the HTTP/1.1 responses in `buf` (bodies skipped by length or chunks). */
-export function parseResponses(buf: Buffer, head: boolean): { statuses: number[]; body5xx?: string } {
+export function parseResponses(
+  buf: Buffer,
+  head: boolean,
+): { statuses: number[]; body5xx?: string; firstBody?: string } {
   const statuses: number[] = [];
   let body5xx: string | undefined;
+  let firstBody: string | undefined;
   let off = 0;
   while (off < buf.length) {
     const end = buf.indexOf('\r\n\r\n', off);
@@ -36,6 +42,7 @@ export function parseResponses(buf: Buffer, head: boolean): { statuses: number[]
     statuses.push(status);
     const cl = /\r\ncontent-length:\s*(\d+)/i.exec(text);
     if (status >= 500 && body5xx === undefined) body5xx = buf.toString('utf8', off, Math.min(buf.length, off + 300));
+    if (statuses.length === 1) firstBody = head ? '' : buf.toString('utf8', off, Math.min(buf.length, off + 300));
     if (head || status === 204 || status === 304) continue;
     if (cl !== null) {
       off += Number(cl[1]);
@@ -44,9 +51,19 @@ export function parseResponses(buf: Buffer, head: boolean): { statuses: number[]
     if (!/\r\ntransfer-encoding:\s*chunked/i.test(text)) break;
     for (;;) {
       const le = buf.indexOf('\r\n', off);
-      if (le < 0) return { statuses, ...(body5xx === undefined ? {} : { body5xx }) };
+      if (le < 0)
+        return {
+          statuses,
+          ...(body5xx === undefined ? {} : { body5xx }),
+          ...(firstBody === undefined ? {} : { firstBody }),
+        };
       const size = parseInt(buf.toString('latin1', off, le), 16);
-      if (!Number.isFinite(size)) return { statuses, ...(body5xx === undefined ? {} : { body5xx }) };
+      if (!Number.isFinite(size))
+        return {
+          statuses,
+          ...(body5xx === undefined ? {} : { body5xx }),
+          ...(firstBody === undefined ? {} : { firstBody }),
+        };
       off = le + 2;
       if (size === 0) {
         const te = buf.indexOf('\r\n\r\n', off - 2);
@@ -56,7 +73,7 @@ export function parseResponses(buf: Buffer, head: boolean): { statuses: number[]
       off += size + 2;
     }
   }
-  return { statuses, ...(body5xx === undefined ? {} : { body5xx }) };
+  return { statuses, ...(body5xx === undefined ? {} : { body5xx }), ...(firstBody === undefined ? {} : { firstBody }) };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -106,6 +123,7 @@ export async function sendRaw(
     ended: timedOut ? 'timeout' : error !== undefined && parsed.statuses.length === 0 ? 'error' : 'server',
     ...(error === undefined ? {} : { error }),
     ...(parsed.body5xx === undefined ? {} : { body5xx: parsed.body5xx }),
+    ...(parsed.firstBody === undefined ? {} : { firstBody: parsed.firstBody }),
     ms: Date.now() - t0,
   };
 }
@@ -171,17 +189,16 @@ export class ClientSender {
       const timeout = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT';
       return { statuses: [], ended: timeout ? 'timeout' : 'error', error: e.code ?? e.message, ms: Date.now() - t0 };
     }
-    let body5xx: string | undefined;
+    let firstBody: string | undefined;
     try {
-      if (res.statusCode >= 500) body5xx = (await res.body.text()).slice(0, 300);
-      else await res.body.dump();
+      firstBody = (await res.body.text()).slice(0, 300);
     } catch {
       // the answer's status is what counts
     }
     return {
       statuses: [res.statusCode],
       ended: 'answered',
-      ...(body5xx === undefined ? {} : { body5xx }),
+      ...(firstBody === undefined ? {} : { firstBody, ...(res.statusCode >= 500 ? { body5xx: firstBody } : {}) }),
       ms: Date.now() - t0,
     };
   }

@@ -174,6 +174,29 @@ export function classify(target: string, patterns: readonly string[]): Match[] {
   return out;
 }
 
+/**
+ * The routes a request target certainly reaches, matched as the router does it (find-my-way): an
+ * absolute-form `http(s)://host` prefix stripped, the path cut at `?` or `#`, percent-escapes decoded
+ * (`%2F` excepted), static parts compared with their case, no slash normalisation. Narrower than
+ * classify(), which errs the other way for the state model.
+ */
+export function routeExactly(target: string, patterns: readonly string[]): Match[] {
+  if (target.length > MAX_HEAD_BYTES) return [];
+  let t = target;
+  const abs = /^https?:\/\/.*?\//.exec(t);
+  if (abs !== null) t = '/' + t.slice(abs[0].length);
+  const cut = t.search(/[?#]/);
+  const path = cut < 0 ? t : t.slice(0, cut);
+  if (!path.startsWith('/')) return [];
+  const decoded = lenientDecode(path, true);
+  const out: Match[] = [];
+  for (const m of matchPath(decoded, patterns)) {
+    const statics = m.pattern.split('/').filter((p) => p !== '*' && !p.startsWith(':'));
+    if (statics.every((p) => decoded.split('/').includes(p))) out.push(m);
+  }
+  return out;
+}
+
 // ---- value predicates shared by the modes' models
 
 export function isObj(v: unknown): v is Record<string, unknown> {

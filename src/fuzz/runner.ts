@@ -43,7 +43,17 @@ export interface RunOptions {
 
 export interface Failure {
   readonly kind:
-    '5xx' | 'accepted' | 'hang' | 'frame-kept-open' | 'handshake' | 'crash' | 'health' | 'state' | 'memory' | 'error';
+    | '5xx'
+    | 'accepted'
+    | 'auth-bypass'
+    | 'hang'
+    | 'frame-kept-open'
+    | 'handshake'
+    | 'crash'
+    | 'health'
+    | 'state'
+    | 'memory'
+    | 'error';
   readonly stream?: 'http' | 'peer';
   readonly index?: number;
   readonly detail: string;
@@ -224,6 +234,20 @@ export async function runMode(o: RunOptions): Promise<ModeReport> {
           });
         }
       });
+      const first = out.statuses[0];
+      if (
+        rep === 0 &&
+        c.expectAuthRefusal &&
+        first !== undefined &&
+        !answeredBeforeHandlers(first, out.firstBody ?? '')
+      ) {
+        fail({
+          kind: 'auth-bypass',
+          stream,
+          index: c.index,
+          detail: `${first} ${JSON.stringify(out.firstBody ?? '')} from ${where}: a handler answered a request without the credential its route requires\n  request: ${describeCase(c)}`,
+        });
+      }
       if (out.ended === 'timeout' && c.expectAnswer && out.statuses.length === 0) {
         fail({
           kind: 'hang',
@@ -470,6 +494,20 @@ export async function runMode(o: RunOptions): Promise<ModeReport> {
     durationMs: Date.now() - t0,
     ok: Object.keys(failureCounts).length === 0,
   };
+}
+
+/**
+ * Answers that come before any handler: peer authentication's 401, the router's 404, and the HTTP layer's
+ * own refusals of a malformed request (a 400 with Fastify's client-error body or none, 408, 414, 417, 431,
+ * 505). A request that needs a credential and has none must get one of these.
+ */
+export function answeredBeforeHandlers(status: number, body: string): boolean {
+  // An empty body: a HEAD answer, or the HTTP layer's own (possibly an empty chunked body).
+  const empty = body.trim() === '' || body.trim() === '0';
+  if (status === 401) return empty || body.includes('Peer credential required');
+  if (status === 404) return empty || body.includes('Not found');
+  if ([408, 414, 417, 431, 505].includes(status)) return true;
+  return status === 400 && (empty || body.includes('"Client Error"') || body.includes('FST_ERR_BAD_URL'));
 }
 
 function round(x: number): number {
