@@ -158,7 +158,8 @@ export async function runMode(o: RunOptions): Promise<ModeReport> {
   };
   const http = emptyStream();
   const peer = emptyStream();
-  const client = new ClientSender(timeoutMs);
+  // Short for the keep-alive client: a request it loses to a closing connection is asked again raw (below).
+  const client = new ClientSender(Math.min(timeoutMs, 5000));
   let leaderIndex = await target.leader();
   const genHttp = (stream: string): GenerateOptions => ({ model, ctx: target.context, seed: o.seed, stream });
   const genPeer = (stream: string): GenerateOptions => ({

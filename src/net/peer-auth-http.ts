@@ -75,7 +75,7 @@ export function installPeerAuth(app: FastifyInstance, auth: PeerAuth, policy: Pe
     done();
   });
 
-  app.addHook('preParsing', (req, _reply, payload, done) => {
+  app.addHook('preParsing', (req, reply, payload, done) => {
     const p = pending.get(req);
     if (p === undefined) return done(null, payload);
     const h = createHash('sha256');
@@ -95,6 +95,16 @@ export function installPeerAuth(app: FastifyInstance, auth: PeerAuth, policy: Pe
     // would emit an error here that nobody handles, ending the process. The request's own error handling
     // answers it; this stream's error has nothing left to do.
     tee.on('error', () => {});
+    // When the answer goes out before the body was read to its end (no or an unsupported content type, an
+    // early error), nothing reads this stream any more and, once its buffer fills, the request would stall
+    // with the rest of its body unread, holding the connection open. Unhook it: the request then discards
+    // the rest, as it does for a request that carries no credential.
+    reply.raw.once('finish', () => {
+      if (tee.readableEnded) return;
+      payload.unpipe(tee);
+      tee.destroy();
+      payload.resume();
+    });
     done(null, payload.pipe(tee));
   });
 

@@ -14,7 +14,10 @@
  *    (`http://host/replicate`) by its path and decodes percent-escapes (`/%72eplicate`): such unsigned
  *    requests reached the internal routes (quorum and eventual /replicate, causal /internal/replicate: data
  *    written without the secret) and, on a node beyond loopback, /admin/*.
- * 5. Chat logins kept every distinct username sent (up to 64 KiB each) in the login limiter for a minute:
+ * 5. A request presenting credential headers (no secret needed) whose body was never read — no or an
+ *    unsupported content type, answered 415 — stalled its connection with the body unread (open until
+ *    Node's request timeout, 5 minutes; a keep-alive connection's next request never answered).
+ * 6. Chat logins kept every distinct username sent (up to 64 KiB each) in the login limiter for a minute:
  *    2,000 attempts with 60,000-character names held about 140 MiB on the leader. A name no account can
  *    have is now refused at once and not counted.
  */
@@ -256,6 +259,30 @@ test('internal and admin routes need a credential however the request target is 
     assert.equal((await send(`http://127.0.0.1:${x}/status`, 'GET', undefined)).body.state, 'serving');
   } finally {
     await Promise.all(nodes.map((n) => n.stop(true)));
+    secret.dispose();
+  }
+});
+
+test('an answer sent before a signed body is read does not stall the connection', async () => {
+  const secret = clusterSecret();
+  const [e] = (await freePorts(1)) as [number];
+  const node = await spawnModeNode('eventual', ['--id', 'r1', '--port', String(e), '--peers', ''], secret.env);
+  try {
+    const body = JSON.stringify({ a: 'x'.repeat(200_000) });
+    for (const contentType of ['', 'content-type: text/x-unknown\r\n']) {
+      const first =
+        `POST /kvs/x HTTP/1.1\r\nhost: x\r\n${contentType}content-length: ${body.length}\r\n` +
+        `x-qkv-peer: nobody\r\nx-qkv-ts: ${Date.now()}\r\nx-qkv-nonce: ${randomBytes(8).toString('hex')}.1\r\n` +
+        `x-qkv-signature: ${randomBytes(32).toString('hex')}\r\n\r\n${body}`;
+      const answer = await Promise.race([
+        raw(e, first + 'GET /health HTTP/1.1\r\nhost: x\r\n\r\n'),
+        new Promise<string>((resolve) => setTimeout(() => resolve('still open after 10 s'), 10_000)),
+      ]);
+      const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+      assert.deepEqual(statuses, ['415', '200'], JSON.stringify(contentType) + ': ' + answer.slice(0, 300));
+    }
+  } finally {
+    await node.stop(true);
     secret.dispose();
   }
 });
