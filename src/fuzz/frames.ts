@@ -533,8 +533,9 @@ export async function sendFrameCase(
     const decoded = f === undefined ? undefined : decodeFrameBody(f);
     welcomed = decoded?.kind === 'welcome' && checkWelcome(keys, c.handshakeAs, t.self, challenge, nonce, decoded.mac);
     if (!welcomed) {
+      const why = closed ? 'handshake refused' : decoded === undefined ? 'no welcome in time' : 'wrong welcome';
       s.destroy();
-      return { ended: 'error', welcomed: false, keptOpen: false, error: 'handshake refused', ms: Date.now() - t0 };
+      return { ended: 'error', welcomed: false, keptOpen: false, error: why, ms: Date.now() - t0 };
     }
   }
   const writes = c.build(challenge, keys);

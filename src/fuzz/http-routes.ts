@@ -935,7 +935,10 @@ function chatRisk(r: SemanticRequest, ctx: GenContext): string | undefined {
   for (const t of bearerTokens(r.headers)) {
     for (const [u, tok] of Object.entries(chat.tokens)) if (tok === t) users.add(u);
   }
-  const member = (room: string) => [...users].some((u) => (chat.rooms[room] ?? []).includes(u));
+  // Own properties only: a room named "constructor" does not exist because objects have one.
+  const roomExists = (room: string) => Object.prototype.hasOwnProperty.call(chat.rooms, room);
+  const member = (room: string) =>
+    roomExists(room) && [...users].some((u) => (chat.rooms[room] as readonly string[]).includes(u));
   for (const m of r.matches) {
     const room = m.params.room ?? '';
     switch (`${r.method} ${m.pattern}`) {
@@ -960,12 +963,12 @@ function chatRisk(r: SemanticRequest, ctx: GenContext): string | undefined {
       case 'POST /chat/rooms':
         if (
           users.size > 0 &&
-          some((v) => isObj(v) && typeof v.name === 'string' && ROOM.test(v.name) && !(v.name in chat.rooms))
+          some((v) => isObj(v) && typeof v.name === 'string' && ROOM.test(v.name) && !roomExists(v.name))
         )
           return 'a new room';
         break;
       case 'POST /chat/rooms/:room/join':
-        if (users.size > 0 && room in chat.rooms) return 'a join';
+        if (users.size > 0 && roomExists(room)) return 'a join';
         break;
       case 'POST /chat/rooms/:room/messages':
         if (member(room) && some(textOk)) return 'a post';

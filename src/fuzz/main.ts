@@ -1,6 +1,6 @@
 /**
  * `npm run fuzz -- [--mode raft|chat|quorum|eventual|causal|all] [--count N] [--frames N] [--seed S]
- *                  [--concurrency C] [--batch B] [--case http:I|peer:I] [--json FILE]`
+ *                  [--concurrency C] [--batch B] [--case http:I|peer:I] [--json FILE] [--mem-mib M] [--mem-ratio R]`
  *
  * Fuzzes live clusters of each mode (see src/fuzz/runner.ts and docs/security.md, "Fuzzing"): N malformed
  * HTTP requests and N malformed peer frames (raft, chat) or internal requests (quorum, eventual, causal)
@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { FuzzMode } from './http-gen.js';
 import { randomSeed } from './rng.js';
-import { MODES, runMode, summarize, type ModeReport } from './runner.js';
+import { DEFAULT_MEMORY_TOLERANCE, MODES, runMode, summarize, type ModeReport } from './runner.js';
 
 function int(v: string | undefined, name: string, dflt: number): number {
   if (v === undefined) return dflt;
@@ -31,13 +31,16 @@ async function main(): Promise<number> {
       batch: { type: 'string' },
       case: { type: 'string' },
       json: { type: 'string' },
+      'mem-mib': { type: 'string' },
+      'mem-ratio': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help === true) {
     process.stdout.write(
       'usage: npm run fuzz -- [--mode raft|chat|quorum|eventual|causal|all] [--count N] [--frames N] [--seed S]\n' +
-        '                       [--concurrency C] [--batch B] [--case http:I|peer:I] [--json FILE]\n',
+        '                       [--concurrency C] [--batch B] [--case http:I|peer:I] [--json FILE]\n' +
+        '                       [--mem-mib M] [--mem-ratio R]   (memory tolerance, default 50 MiB / 0.5)\n',
     );
     return 0;
   }
@@ -65,6 +68,10 @@ async function main(): Promise<number> {
       frames,
       concurrency: int(values.concurrency, 'concurrency', 16),
       batch: int(values.batch, 'batch', 1000),
+      memory: {
+        mib: int(values['mem-mib'], 'mem-mib', DEFAULT_MEMORY_TOLERANCE.mib),
+        ratio: values['mem-ratio'] === undefined ? DEFAULT_MEMORY_TOLERANCE.ratio : Number(values['mem-ratio']),
+      },
       log,
       ...(only === undefined ? {} : { only }),
     });
