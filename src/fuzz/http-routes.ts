@@ -419,7 +419,13 @@ function keyOf(m: Match): string {
   return m.params['*'] ?? '';
 }
 
-/** raft and chat: a request that says it was forwarded by a node must prove it. */
+/**
+ * Methods a path with routes serves: its own, the others of methodNotAllowed's 405 answers, and HEAD for GET.
+ * Any other method finds no route (a 404, with the body parsed first).
+ */
+const ROUTED = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH'];
+
+/** raft and chat: a request that says it was forwarded by a node must prove it (whatever the route). */
 function forwardedNeedsCredential(
   _method: string,
   _pattern: string,
@@ -1618,7 +1624,7 @@ export function quorumModel(): ModeModel {
     patterns: QUORUM_PATTERNS,
     risk: quorumRisk,
     refusing: quorumRefusing,
-    needsCredential: (_m, pattern) => pattern === '/replicate',
+    needsCredential: (m, pattern) => ROUTED.includes(m) && pattern === '/replicate',
     routes,
   };
 }
@@ -1657,7 +1663,7 @@ export function eventualModel(): ModeModel {
     patterns: EVENTUAL_PATTERNS,
     risk: eventualRisk,
     refusing: quorumRefusing,
-    needsCredential: (_m, pattern) => pattern === '/replicate' || pattern.startsWith('/sync/'),
+    needsCredential: (m, pattern) => ROUTED.includes(m) && (pattern === '/replicate' || pattern.startsWith('/sync/')),
     routes,
   };
 }
@@ -1941,9 +1947,13 @@ export function causalModel(): ModeModel {
     patterns: CAUSAL_PATTERNS,
     risk: causalRisk,
     refusing: causalRefusing,
+    // The internal routes serve POST only (another method finds no route); /view has 405 answers too.
     needsCredential: (method, pattern, headers) =>
-      pattern.startsWith('/internal/') ||
-      (pattern === '/view' && method !== 'GET' && headerValues(headers, 'x-qkv-from').length > 0),
+      (pattern.startsWith('/internal/') && method === 'POST') ||
+      (pattern === '/view' &&
+        ROUTED.includes(method) &&
+        method !== 'GET' &&
+        headerValues(headers, 'x-qkv-from').length > 0),
     routes,
   };
 }
