@@ -40,7 +40,7 @@ export interface RunOptions {
   readonly concurrency?: number;
   /** Cases per batch (checks run between batches). */
   readonly batch?: number;
-  /** Cases of each stream sent before the baseline (default a tenth of the run, 300 to 2,000). */
+  /** Cases of each stream sent before the baseline (default a fifth of the run, 300 to 2,000). */
   readonly warmup?: number;
   /** Idle time before the final memory reading. */
   readonly idleMs?: number;
@@ -392,9 +392,9 @@ export async function runMode(o: RunOptions): Promise<ModeReport> {
     } else {
       const before = await target.snapshot();
       const termsBefore = await target.raftTerms?.();
-      // Warm-up: a tenth of the run (300 to 2,000 cases of each stream) before the baseline, so that the
-      // nodes' memory has grown to its working size (buffers for 1 MiB bodies, JIT code, pools).
-      const warm = o.warmup ?? Math.min(2000, Math.max(300, Math.floor(Math.max(o.count, o.frames) / 10)));
+      // Warm-up: a fifth of the run (300 to 2,000 cases of each stream) before the baseline, so that the
+      // nodes' memory has grown towards its working size (buffers for 1 MiB bodies, JIT code, pools).
+      const warm = o.warmup ?? Math.min(2000, Math.max(300, Math.floor(Math.max(o.count, o.frames) / 5)));
       await Promise.all([
         pool(concurrency, 0, warm, (i) => runHttp(genHttp('warmup-http'), i, http, 'http', false)),
         pool(concurrency, 0, warm, (i) => runPeer('warmup-peer', i, false)),
