@@ -1,16 +1,19 @@
 /** Simulated network delay and small timing helpers shared by the quorum and eventual modes. */
+import { preciseScheduler, type PreciseScheduler } from './precise-timer.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * A one-way delay drawn uniformly from [min, max] milliseconds (fractions allowed). Node timers have a
- * resolution of about 1 ms, so a sub-millisecond draw waits for the next timer turn (about 1 ms); a zero
- * range (max = 0) does not wait at all.
+ * A one-way delay drawn uniformly from [min, max] milliseconds (fractions allowed), waited with
+ * microsecond precision on the precise scheduler (./precise-timer.ts: a clock-ordered heap polled with
+ * setImmediate only while a wait is due within ~1.5 ms, a plain setTimeout before that). A zero range
+ * (max = 0) does not wait at all.
  */
 export class SimulatedDelay {
   constructor(
     readonly minMs: number,
     readonly maxMs: number,
+    private readonly scheduler: PreciseScheduler = preciseScheduler,
   ) {
     if (!Number.isFinite(minMs) || !Number.isFinite(maxMs) || minMs < 0 || maxMs < minMs) {
       throw new RangeError(`invalid delay range [${minMs}, ${maxMs}]`);
@@ -23,6 +26,6 @@ export class SimulatedDelay {
 
   wait(): Promise<void> {
     if (this.maxMs === 0) return Promise.resolve();
-    return sleep(this.draw());
+    return this.scheduler.wait(this.draw());
   }
 }
