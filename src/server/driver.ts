@@ -9,9 +9,10 @@
  * enforced by one periodic sweep, not a timer per request.
  */
 import type { Entry, HardState, Message, NodeId, Ready, Role } from '../raft/types.js';
-import type { RaftStorage } from '../storage/types.js';
+import { realClock, type HostClock, type HostStorage } from './host-ports.js';
+import { LatencyHistogram } from './latency.js';
 import type { PeerTransport, RaftCore } from './ports.js';
-import { HostError, RequestTable } from './requests.js';
+import { HostError, RequestTable, type Waiter } from './requests.js';
 
 export { HostError, type HostFailure } from './requests.js';
 
@@ -50,9 +51,12 @@ export interface HostOptions<R, C = unknown> {
   readonly id: NodeId;
   readonly peers: readonly NodeId[];
   readonly core: RaftCore;
-  readonly storage: RaftStorage;
+  /** A server's RaftStorage through `hostStorageOf`, or the simulator's disk. */
+  readonly storage: HostStorage;
   readonly transport: PeerTransport;
   readonly sm: HostStateMachine<R, C>;
+  /** Timers and time (default: Node's; the simulator's virtual clock). */
+  readonly clock?: HostClock;
   readonly tickMs: number;
   readonly requestTimeoutMs: number;
   readonly snapshotThreshold: number;
@@ -62,28 +66,14 @@ export interface HostOptions<R, C = unknown> {
   readonly onError?: (err: unknown) => void;
 }
 
-export const LATENCY_BUCKETS = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 3];
-
-/** Fixed-bucket latency counts (non-cumulative; the last slot is +Inf), cheap enough for every event. */
-export class LatencyHistogram {
-  readonly buckets: number[] = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
-  sum = 0;
-  count = 0;
-
-  record(seconds: number): void {
-    let i = 0;
-    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]) i++;
-    this.buckets[i]++;
-    this.sum += seconds;
-    this.count++;
-  }
-}
-
 /** Most ticks one timer callback catches up on (a stopped process resumes at most this far behind). */
 const MAX_CATCH_UP_TICKS = 100;
 
 /** Proposals held back while a batch is in flight before they are handed to the core anyway. */
 const MAX_HELD_PROPOSALS = 1024;
+
+/** How a callback-style request ends (exactly one of the two is called). */
+export type Callbacks<T> = Pick<Waiter<T>, 'resolve' | 'reject'>;
 
 export class RaftHost<R, C = unknown> {
   readonly counters: HostCounters = {
@@ -102,7 +92,8 @@ export class RaftHost<R, C = unknown> {
   /** From a proposal reaching this (leader) host to its entry being applied here (seconds). */
   readonly commitLatency = new LatencyHistogram();
   private readonly core: RaftCore;
-  private readonly storage: RaftStorage;
+  private readonly storage: HostStorage;
+  private readonly clock: HostClock;
   private readonly transport: PeerTransport;
   private readonly sm: HostStateMachine<R, C>;
   private appliedIndex: number;
@@ -128,27 +119,32 @@ export class RaftHost<R, C = unknown> {
   /** Index of the last entry of the batch of proposals in flight (0: none). */
   private lastBatchEnd = 0;
   private readSeq = 0;
-  private readonly ticker: NodeJS.Timeout;
   /**
    * Monotonic time the core's tick count stands for: ticks follow wall time, so a process that was stopped
    * (SIGSTOP, a long GC, an overloaded machine) catches up on resume instead of believing no time passed.
    */
-  private tickedUntil = performance.now();
-  private readonly sweeper: NodeJS.Timeout;
+  private tickedUntil: number;
+  private readonly stopTicker: () => void;
+  private readonly stopSweeper: () => void;
   private readonly leaderListeners: ((leader: NodeId, role: Role) => void)[] = [];
+  /** `close` waiting for in-flight writes. */
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: HostOptions<R, C>) {
     this.core = opts.core;
     this.storage = opts.storage;
     this.transport = opts.transport;
     this.sm = opts.sm;
+    this.clock = opts.clock ?? realClock;
     this.appliedIndex = opts.applied;
-    this.snapshotIndex = opts.storage.snapshot().metadata.index;
-    const hs = opts.storage.initialState().hardState;
+    this.snapshotIndex = opts.storage.snapshotIndex();
+    const hs = opts.storage.hardState();
     this.durableTerm = hs.term;
     this.durableVote = hs.vote;
-    this.ticker = setInterval(() => this.onTick(), opts.tickMs);
-    this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(100, opts.requestTimeoutMs / 10)));
+    this.tickedUntil = this.clock.now();
+    this.stopTicker = this.clock.every(opts.tickMs, () => this.onTick());
+    const sweepMs = Math.max(10, Math.min(100, opts.requestTimeoutMs / 10));
+    this.stopSweeper = this.clock.every(sweepMs, () => this.sweep());
     this.schedule();
   }
 
@@ -190,21 +186,24 @@ export class RaftHost<R, C = unknown> {
    * what `data` encodes, handed back to the state machine when the entry applies (see HostStateMachine).
    */
   propose(data: Uint8Array, decoded?: C): Promise<R> {
-    if (this.failedFlag) return Promise.reject(new HostError({ kind: 'failed' }));
-    if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
-    return new Promise<R>((resolve, reject) => {
-      const deadline = Date.now() + this.opts.requestTimeoutMs;
-      this.requests.queueProposal({
-        resolve,
-        reject,
-        deadline,
-        data,
-        decoded,
-        proposedAt: performance.now(),
-        term: 0,
-      });
-      this.schedule();
+    return new Promise<R>((resolve, reject) => this.submitProposal(data, decoded, { resolve, reject }));
+  }
+
+  /** `propose` with callbacks: `done.resolve` or `done.reject` is called exactly once. */
+  submitProposal(data: Uint8Array, decoded: C | undefined, done: Callbacks<R>): void {
+    if (this.failedFlag) return done.reject(new HostError({ kind: 'failed' }));
+    if (this.role !== 'leader') return done.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
+    const now = this.clock.now();
+    this.requests.queueProposal({
+      resolve: done.resolve,
+      reject: done.reject,
+      deadline: now + this.opts.requestTimeoutMs,
+      data,
+      decoded,
+      proposedAt: now,
+      term: 0,
     });
+    this.schedule();
   }
 
   /**
@@ -212,12 +211,16 @@ export class RaftHost<R, C = unknown> {
    * every write acknowledged before the call (ReadIndex, confirmed by a quorum round).
    */
   readBarrier(): Promise<number> {
-    if (this.failedFlag) return Promise.reject(new HostError({ kind: 'failed' }));
-    if (this.role !== 'leader') return Promise.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
-    return new Promise<number>((resolve, reject) => {
-      this.requests.queueRead({ resolve, reject, deadline: Date.now() + this.opts.requestTimeoutMs });
-      this.schedule();
-    });
+    return new Promise<number>((resolve, reject) => this.submitRead({ resolve, reject }));
+  }
+
+  /** `readBarrier` with callbacks: `done.resolve` (with the read index, applied here) or `done.reject`. */
+  submitRead(done: Callbacks<number>): void {
+    if (this.failedFlag) return done.reject(new HostError({ kind: 'failed' }));
+    if (this.role !== 'leader') return done.reject(new HostError({ kind: 'not-leader', leader: this.leaderId }));
+    const deadline = this.clock.now() + this.opts.requestTimeoutMs;
+    this.requests.queueRead({ resolve: done.resolve, reject: done.reject, deadline });
+    this.schedule();
   }
 
   /** The core's commit index. */
@@ -233,7 +236,7 @@ export class RaftHost<R, C = unknown> {
    */
   hasLease(): boolean {
     if (this.failedFlag || this.role !== 'leader') return false;
-    if (performance.now() - this.tickedUntil > 2 * this.opts.tickMs) return false;
+    if (this.clock.now() - this.tickedUntil > 2 * this.opts.tickMs) return false;
     return this.core.hasLease();
   }
 
@@ -241,7 +244,7 @@ export class RaftHost<R, C = unknown> {
   waitApplied(index: number, timeoutMs = this.opts.requestTimeoutMs): Promise<number> {
     if (this.appliedIndex >= index) return Promise.resolve(this.appliedIndex);
     return new Promise<number>((resolve, reject) => {
-      this.requests.waitApplied(index, { resolve, reject, deadline: Date.now() + timeoutMs });
+      this.requests.waitApplied(index, { resolve, reject, deadline: this.clock.now() + timeoutMs });
     });
   }
 
@@ -271,20 +274,20 @@ export class RaftHost<R, C = unknown> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.ticker);
-    clearInterval(this.sweeper);
+    this.stopTicker();
+    this.stopSweeper();
     this.failAll(new HostError({ kind: 'failed' }));
     // Let an in-flight save finish before the caller closes the storage.
-    while (this.inflightSaves > 0 || this.snapshotting) await new Promise((r) => setTimeout(r, 5));
+    while (this.inflightSaves > 0 || this.snapshotting) await new Promise<void>((r) => this.idleWaiters.push(r));
     const hs = this.heldHardState;
     this.heldHardState = undefined;
-    if (hs !== undefined) await this.storage.save({ hardState: hs, entries: [] }).catch(() => undefined);
+    if (hs !== undefined) await new Promise<void>((r) => this.storage.save({ hardState: hs, entries: [] }, () => r()));
   }
 
   // ---------------------------------------------------------------------------------------------------
 
   private onTick(): void {
-    const now = performance.now();
+    const now = this.clock.now();
     const due = Math.floor((now - this.tickedUntil) / this.opts.tickMs);
     // Usually one; more after the event loop or the process stood still (bounded: past an election timeout
     // or two, more ticks change nothing).
@@ -298,7 +301,7 @@ export class RaftHost<R, C = unknown> {
   private schedule(): void {
     if (this.pumpScheduled || this.closed) return;
     this.pumpScheduled = true;
-    setImmediate(() => this.pump());
+    this.clock.defer(() => this.pump());
   }
 
   private send(msgs: readonly Message[]): void {
@@ -371,8 +374,7 @@ export class RaftHost<R, C = unknown> {
       this.noteSoftState(rd);
       this.send(rd.earlyMessages);
       const hs = rd.hardState;
-      const termOrVote = hs !== undefined && (hs.term !== this.durableTerm || hs.vote !== this.durableVote);
-      if (rd.entries.length === 0 && rd.snapshot === undefined && hs !== undefined && !termOrVote) {
+      if (this.commitOnly(rd)) {
         // Only the commit index moved: nothing here needs to be durable before we send, apply and answer
         // (a lost commit index is recomputed after a restart). It rides along with the next write instead
         // of costing an fsync of its own.
@@ -388,30 +390,29 @@ export class RaftHost<R, C = unknown> {
         // A leader's appends need not wait for its own disk: followers can make them a quorum, and the
         // core counts the leader only once `persisted` says they are durable. Commits, applies and answers
         // then go on during the write. Anything else (votes, acknowledgements, terms) waits for it.
-        const early = this.core.canAdvanceBeforeDurable(rd);
+        const early = this.advancesBeforeDurable(rd);
         this.inflightSaves++;
         if (!early) this.blockingSave = true;
         this.counters.saves++;
-        const t0 = performance.now();
+        const t0 = this.clock.now();
         const last = rd.entries.at(-1);
-        this.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }).then(
-          () => {
-            this.inflightSaves--;
-            this.saveLatency.record((performance.now() - t0) / 1000);
-            if (this.closed) return;
-            if (!early) {
-              this.blockingSave = false;
-              this.afterSave(rd);
-              return;
-            }
-            if (last !== undefined) this.core.persisted(last.index, last.term);
-            this.schedule();
-          },
-          (err: unknown) => {
-            this.inflightSaves--;
+        this.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }, (err) => {
+          this.inflightSaves--;
+          if (err !== null) {
             this.fatal(err);
-          },
-        );
+            return;
+          }
+          this.saveLatency.record((this.clock.now() - t0) / 1000);
+          this.notifyIdle();
+          if (this.closed) return;
+          if (!early) {
+            this.blockingSave = false;
+            this.afterSave(rd);
+            return;
+          }
+          if (last !== undefined) this.appendDurable(last.index, last.term);
+          this.schedule();
+        });
         if (early) this.afterSave(rd, false);
       } else {
         this.afterSave(rd);
@@ -421,8 +422,28 @@ export class RaftHost<R, C = unknown> {
     }
   }
 
+  /**
+   * Whether `rd` changes nothing that must be durable before its messages go out: only the commit index
+   * moved (a lost commit index is recomputed after a restart).
+   */
+  protected commitOnly(rd: Ready): boolean {
+    const hs = rd.hardState;
+    if (rd.entries.length > 0 || rd.snapshot !== undefined || hs === undefined) return false;
+    return hs.term === this.durableTerm && hs.vote === this.durableVote;
+  }
+
+  /** Whether the host may send, apply and answer for `rd` while its write is still in flight. */
+  protected advancesBeforeDurable(rd: Ready): boolean {
+    return this.core.canAdvanceBeforeDurable(rd);
+  }
+
+  /** A leader's own appends up to `index` (of `term`), written while it went on, are durable. */
+  protected appendDurable(index: number, term: number): void {
+    this.core.persisted(index, term);
+  }
+
   /** Sends, applies and serves what `rd` allows, then advances the core (`durable`: see RaftCore.advance). */
-  private afterSave(rd: Ready, durable = true): void {
+  protected afterSave(rd: Ready, durable = true): void {
     try {
       this.send(rd.messages);
       if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.appliedIndex) {
@@ -466,8 +487,10 @@ export class RaftHost<R, C = unknown> {
     for (const fn of this.leaderListeners) fn(leader, role);
   }
 
-  private applyEntries(entries: readonly Entry[]): void {
+  protected applyEntries(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
+    // Answers are given once the whole batch is applied and flushed.
+    const answers: (() => void)[] = [];
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
       const p = this.requests.pendingAt(e.index);
@@ -476,7 +499,7 @@ export class RaftHost<R, C = unknown> {
         this.appliedIndex = e.index;
         if (p) {
           this.requests.settled(e.index);
-          p.reject(new HostError({ kind: 'lost' }));
+          answers.push(() => p.reject(new HostError({ kind: 'lost' })));
         }
         continue;
       }
@@ -488,13 +511,13 @@ export class RaftHost<R, C = unknown> {
       if (p) {
         this.requests.settled(e.index);
         if (ours) {
-          this.commitLatency.record((performance.now() - p.proposedAt) / 1000);
-          p.resolve(result);
-        } else p.reject(new HostError({ kind: 'lost' }));
+          this.commitLatency.record((this.clock.now() - p.proposedAt) / 1000);
+          answers.push(() => p.resolve(result));
+        } else answers.push(() => p.reject(new HostError({ kind: 'lost' })));
       }
     }
-    // Answers resolved above are sent from later microtasks, hence after the batch is committed here.
     this.sm.flush?.();
+    for (const answer of answers) answer();
   }
 
   private maybeSnapshot(): void {
@@ -505,30 +528,41 @@ export class RaftHost<R, C = unknown> {
     // The stored commit index must cover the snapshot before it is recorded (storage keeps call order).
     this.flushHeldHardState();
     const trailing = this.opts.snapshotTrailing;
-    this.storage
-      .createSnapshot(index, this.opts.peers, data)
-      .then(async () => {
-        this.snapshotIndex = index;
-        this.counters.snapshotsCreated++;
-        const upTo = index - trailing;
-        if (upTo >= this.storage.firstIndex()) await this.storage.compact(upTo);
-      })
-      .catch((err: unknown) => this.opts.onError?.(err))
-      .finally(() => {
-        this.snapshotting = false;
-      });
+    const finished = (err: Error | null) => {
+      if (err !== null) this.opts.onError?.(err);
+      this.snapshotting = false;
+      this.notifyIdle();
+    };
+    this.storage.createSnapshot(index, this.opts.peers, data, (err) => {
+      if (err !== null) return finished(err);
+      this.snapshotIndex = index;
+      this.counters.snapshotsCreated++;
+      const upTo = index - trailing;
+      if (upTo >= this.storage.firstIndex()) this.storage.compact(upTo, finished);
+      else finished(null);
+    });
   }
 
-  private flushHeldHardState(): void {
+  protected flushHeldHardState(): void {
     const hs = this.heldHardState;
     if (hs === undefined) return;
     this.heldHardState = undefined;
-    this.storage.save({ hardState: hs, entries: [] }).catch((err: unknown) => this.fatal(err));
+    this.storage.save({ hardState: hs, entries: [] }, (err) => {
+      if (err !== null) this.fatal(err);
+    });
   }
 
   /** Fails every request whose deadline passed. */
   private sweep(): void {
-    this.requests.sweep(Date.now());
+    this.requests.sweep(this.clock.now());
+  }
+
+  /** Wakes `close` once no save or snapshot is in flight. */
+  private notifyIdle(): void {
+    if (this.inflightSaves > 0 || this.snapshotting) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   private failAll(err: HostError): void {
@@ -540,7 +574,8 @@ export class RaftHost<R, C = unknown> {
     this.opts.onError?.(err);
     this.fail();
     this.closed = true;
-    clearInterval(this.ticker);
-    clearInterval(this.sweeper);
+    this.stopTicker();
+    this.stopSweeper();
+    this.notifyIdle();
   }
 }

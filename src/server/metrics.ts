@@ -6,7 +6,8 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import type { RefusalSample } from '../net/peer-auth.js';
 import { registerRefusalMetric } from '../net/peer-auth-http.js';
-import { LATENCY_BUCKETS, LatencyHistogram, type RaftHost } from './driver.js';
+import type { RaftHost } from './driver.js';
+import { LATENCY_BUCKETS, LatencyHistogram } from './latency.js';
 import type { Forwarder } from './forward.js';
 
 export interface MetricsSources {

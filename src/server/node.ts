@@ -19,6 +19,7 @@ import { FORWARDED_HEADER, Forwarder } from './forward.js';
 import { createHttpServer, type Limits } from './http-common.js';
 import { NodeMetrics } from './metrics.js';
 import { kvApp } from './kv-app.js';
+import { hostStorageOf } from './host-ports.js';
 import { openStorage, storageStats } from './storage.js';
 
 const APP_MARKER = 'app.json';
@@ -135,7 +136,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     id: cfg.id,
     peers,
     core,
-    storage,
+    storage: hostStorageOf(storage),
     transport,
     sm: opened.sm,
     tickMs: cfg.tickMs,

@@ -7,6 +7,7 @@ import { RaftNode } from '../../src/raft/node.js';
 import { makeRng } from '../../src/raft/rng.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
 import { HostError, RaftHost } from '../../src/server/driver.js';
+import { hostStorageOf } from '../../src/server/host-ports.js';
 import type { PeerTransport } from '../../src/server/ports.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { StorageUpdate } from '../../src/storage/types.js';
@@ -68,7 +69,7 @@ describe('RaftHost (in-process, three hosts)', () => {
           id,
           peers: ids,
           core,
-          storage,
+          storage: hostStorageOf(storage),
           transport,
           sm: new KvStateMachine(),
           tickMs: 10,
@@ -154,7 +155,7 @@ describe('RaftHost ticks follow wall time', () => {
       id: 1,
       peers: [1],
       core,
-      storage,
+      storage: hostStorageOf(storage),
       transport: new LoopTransport(new Map()),
       sm: new KvStateMachine(),
       tickMs: 10,
