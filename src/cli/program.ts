@@ -17,6 +17,7 @@ import { addCertsCommands } from './certs.js';
 import { addClientTlsOptions } from './client-tls.js';
 import { addVerifyCommand } from './verify.js';
 import { addCheckCommand } from './check.js';
+import { addSnapshotCommands } from './snapshot.js';
 
 export interface CliIO extends KvIO {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -312,6 +313,7 @@ A port already in use (another cluster running?) ends the command at once, namin
     .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
 
   addAuthCommands(program, io, (c) => addEndpoints(c, io));
+  addSnapshotCommands(program, io, (c) => addEndpoints(c, io));
   addSecretCommands(program, io);
   addCertsCommands(program, io);
   addBenchCommand(program, io);

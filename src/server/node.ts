@@ -12,6 +12,7 @@ import { RaftNode } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
 import { chatApp } from '../chat/app.js';
 import { Availability, registerAdminRoutes } from './admin.js';
+import { registerSnapshotRoute, SNAPSHOT_ROUTE } from './backup-route.js';
 import type { AppName, RaftApp } from './app.js';
 import type { NodeConfig, ServerConfig } from './config.js';
 import { RaftHost } from './driver.js';
@@ -21,8 +22,9 @@ import { NodeMetrics } from './metrics.js';
 import { kvApp } from './kv-app.js';
 import { hostStorageOf } from './host-ports.js';
 import { openStorage, storageStats } from './storage.js';
+import { APP_MARKER_FILE } from '../storage/backup.js';
 
-const APP_MARKER = 'app.json';
+const APP_MARKER = APP_MARKER_FILE;
 
 /**
  * A data directory belongs to one app: starting the chat on a key-value node's log (or the reverse) would
@@ -130,8 +132,14 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     warn: (msg) => log.warn(msg),
     adminNeedsCredential: !isLoopbackHost(cfg.http.host),
   });
-  // Forwarded requests (and /admin/* beyond loopback) need a valid peer credential.
-  installPeerAuth(app, auth, (req) => req.headers[FORWARDED_HEADER] !== undefined);
+  // Forwarded requests (and /admin/* beyond loopback) need a valid peer credential; so does a chat node's
+  // backup route on any address (the chat has no admin users to guard it otherwise).
+  installPeerAuth(
+    app,
+    auth,
+    (req, routePath) =>
+      req.headers[FORWARDED_HEADER] !== undefined || (appDef.name === 'chat' && routePath === SNAPSHOT_ROUTE),
+  );
   const host = new RaftHost<R, C>({
     id: cfg.id,
     peers,
@@ -182,6 +190,24 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     forwarder,
     storageStats: stats,
     extraStatus: () => ({ app: appDef.name, ...opened.status(), transport: transport.stats() }),
+  });
+  registerSnapshotRoute(app, {
+    id: cfg.id,
+    app: appDef.name,
+    host,
+    forwarder,
+    peers,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    tickMs: cfg.tickMs,
+    snapshot: () => opened.sm.snapshot(),
+    termOf: (index) => {
+      try {
+        return storage.term(index);
+      } catch {
+        return undefined;
+      }
+    },
+    checkServing: () => availability.check(),
   });
 
   await app.listen({ host: cfg.http.host, port: cfg.http.port });
