@@ -11,6 +11,7 @@ import { runCluster } from './cluster.js';
 import { runNodeCommand } from './node-command.js';
 import { APPS, ConfigError, DEFAULTS, LOG_LEVELS, MODES, parseServeConfig, type ServeFlags } from './config.js';
 import { DEFAULT_ENDPOINTS, kvCommands, type CommonFlags, type KvIO } from './kv-commands.js';
+import { addWatchCommand } from './watch-command.js';
 import { runServe } from './serve.js';
 import { addSecretCommands } from './secret.js';
 import { addCertsCommands } from './certs.js';
@@ -312,6 +313,7 @@ A port already in use (another cluster running?) ends the command at once, namin
     .description('a table of every node: id, url, role, term, commit, applied, leader, health')
     .action(async (flags: CommonFlags) => io.exit(await kvCommands.status(io, flags)));
 
+  addWatchCommand(program, io, (c) => addEndpoints(c, io));
   addAuthCommands(program, io, (c) => addEndpoints(c, io));
   addSnapshotCommands(program, io, (c) => addEndpoints(c, io));
   addSecretCommands(program, io);

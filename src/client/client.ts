@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { NodeId } from '../raft/types.js';
 import { clientFetch, type FetchLike } from './fetch.js';
 import { KvError, NotFoundError, PreconditionFailedError, UnavailableError } from './errors.js';
+import { KvWatch, type WatchOptions } from './watch.js';
 import type {
   ClientAuth,
   ClientOptions,
@@ -130,6 +131,26 @@ export class Client {
   /** Compare-and-set: writes `next` only if the current value deep-equals `expected`. */
   cas(key: string, expected: JsonValue, next: JsonValue): Promise<PutResult> {
     return this.put(key, next, { ifValue: expected });
+  }
+
+  /**
+   * The changes to keys under `prefix` as they are committed, as an async iterator (`for await (const c of
+   * client.watch('app/'))`), from `sinceRevision` on (default: from now); it reconnects to another node on
+   * failure and resumes after the last revision seen. `close()` ends it.
+   */
+  watch(prefix: string, opts: WatchOptions = {}): KvWatch {
+    return new KvWatch(
+      {
+        endpoints: this.endpoints,
+        firstEndpoint: () => this.preferred,
+        authorization: this.authorization,
+        fetch: this.fetch,
+        timeoutMs: this.timeoutMs,
+        backoffMs: Math.max(this.backoffMs, 50),
+      },
+      prefix,
+      opts,
+    );
   }
 
   async get(key: string, opts: GetOptions = {}): Promise<GetResult> {

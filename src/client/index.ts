@@ -1,6 +1,7 @@
 export { Client, normalizeEndpoint, encodeKey } from './client.js';
 export { KvError, NotFoundError, PreconditionFailedError, UnavailableError } from './errors.js';
 export type * from './types.js';
+export { KvWatch, WatchCompactedError, type WatchEvent, type WatchOptions } from './watch.js';
 export { ChatClient } from './chat.js';
 export { ChatStream, SseParser, type SseEvent, type StreamHost } from './chat-stream.js';
 export {

@@ -18,6 +18,7 @@ import {
 import { jsonEqual, type JsonValue } from './json.js';
 import type { ApplyResult, KeyRecord, TxnOpResult, WriteResult } from './results.js';
 import { SortedKeys } from './sorted-keys.js';
+import type { KvObserver } from './watch.js';
 import { DEFAULT_SESSION_LIMITS, SessionTable, type SessionLimits, type SessionSnapshot } from './sessions.js';
 
 export type { ApplyResult, KeyRecord, TxnOpResult, WriteResult } from './results.js';
@@ -74,6 +75,9 @@ export class KvStateMachine {
   private sessions: SessionTable;
   private authState = new AuthState();
   private applied = 0;
+  /** Told of every change as it is applied (the watch history); size estimate of the entry being applied. */
+  private observer: KvObserver | undefined;
+  private entryBytes = 0;
 
   constructor(opts: KvStateMachineOptions = {}) {
     this.sessions = new SessionTable(opts.sessions ?? DEFAULT_SESSION_LIMITS);
@@ -101,6 +105,11 @@ export class KvStateMachine {
 
   get(key: string): KeyRecord | undefined {
     return this.records.get(key);
+  }
+
+  /** Tells `observer` of every change applied from now on, and of every snapshot restore. */
+  observe(observer: KvObserver): void {
+    this.observer = observer;
   }
 
   /** Keys starting with `prefix`, sorted, at most `limit`, strictly after `after` when given (paging). */
@@ -132,6 +141,7 @@ export class KvStateMachine {
       throw new Error(`apply(${index}) after applied index ${this.applied}: indexes must strictly increase`);
     }
     this.applied = index;
+    this.entryBytes = data.byteLength;
     let cmd: LogCommand;
     try {
       cmd = decoded ?? decodeCommand(data);
@@ -204,10 +214,12 @@ export class KvStateMachine {
     if (cur === undefined) {
       this.records.set(key, Object.freeze({ key, value, version: 1, revision: index, createRevision: index }));
       this.sortedKeys.insert(key);
+      this.observer?.change({ type: 'put', key, value, revision: index, version: 1 }, this.entryBytes);
       return { kind: 'created', key, revision: index, version: 1 };
     }
     const version = cur.version + 1;
     this.records.set(key, Object.freeze({ key, value, version, revision: index, createRevision: cur.createRevision }));
+    this.observer?.change({ type: 'put', key, value, revision: index, version }, this.entryBytes);
     return { kind: 'replaced', key, revision: index, version, prevRevision: cur.revision };
   }
 
@@ -216,6 +228,7 @@ export class KvStateMachine {
     if (cur === undefined) return { kind: 'not-found', key };
     this.records.delete(key);
     this.sortedKeys.delete(key);
+    this.observer?.change({ type: 'delete', key, revision: index, version: cur.version }, 0);
     return { kind: 'deleted', key, revision: index, version: cur.version, prevRevision: cur.revision };
   }
 
@@ -248,6 +261,7 @@ export class KvStateMachine {
     this.sessions = sessions;
     this.authState = snap.auth;
     this.applied = snap.applied;
+    this.observer?.restored(snap.applied);
   }
 }
 

@@ -17,6 +17,10 @@ export interface ServerConfig extends NodeConfig {
   readonly chatSessionTtlMs?: number;
   /** Chat app, tests of the checker only: a planted bug in the state machine. */
   readonly chatPlantedBug?: 'reapply-after-restart';
+  /** Key-value app: most recent changes kept for `GET /watch` (default 10,000). */
+  readonly watchHistory?: number;
+  /** Key-value app: most estimated bytes of changes kept for `GET /watch` (default 64 MiB). */
+  readonly watchHistoryBytes?: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -51,6 +55,8 @@ export interface ConfigFile {
   chatLoginsPerMinute?: number;
   chatSessionTtlMs?: number;
   chatPlantedBug?: 'reapply-after-restart';
+  watchHistory?: number;
+  watchHistoryBytes?: number;
   /** The cluster secret file (peer credentials); relative to the config file's directory. */
   clusterSecretFile?: string;
   /** Run without a cluster secret although listening beyond loopback. */

@@ -3,23 +3,40 @@ import type { LogCommand } from '../kv/commands.js';
 import { DEFAULT_PARSE_LIMITS } from '../kv/parse.js';
 import type { ApplyResult } from '../kv/results.js';
 import { KvStateMachine } from '../kv/state-machine.js';
+import { WatchHistory } from '../kv/watch.js';
 import type { RaftApp } from './app.js';
 import { registerKvRoutes } from './routes.js';
+import { WatchHub } from './watch.js';
 
 export const kvApp: RaftApp<ApplyResult, LogCommand> = {
   name: 'kv',
-  open(_cfg, storage) {
+  open(cfg, storage) {
     const kv = new KvStateMachine();
     const snap = storage.snapshot();
     if (snap.metadata.index > 0) kv.restore(snap.data);
+    // The log replay re-applies every entry after the snapshot: the history starts there.
+    const history = new WatchHistory(snap.metadata.index, {
+      maxChanges: cfg.watchHistory,
+      maxBytes: cfg.watchHistoryBytes,
+    });
+    kv.observe(history);
+    const hub = new WatchHub(history, kv);
     return {
       sm: kv,
       applied: snap.metadata.index,
       routes(app, ctx) {
-        registerKvRoutes(app, { ...ctx, kv, parseLimits: { ...DEFAULT_PARSE_LIMITS, ...ctx.limits } });
+        const parseLimits = { ...DEFAULT_PARSE_LIMITS, ...ctx.limits };
+        registerKvRoutes(app, { ...ctx, kv, parseLimits, watch: { history, hub } });
       },
-      status: () => ({ keys: kv.size, sessions: kv.sessionCount, auth_enabled: kv.auth.enabled }),
-      close() {},
+      status: () => ({
+        keys: kv.size,
+        sessions: kv.sessionCount,
+        auth_enabled: kv.auth.enabled,
+        watch: { watchers: hub.watchers, compact_revision: history.compactRevision, changes: history.length },
+      }),
+      close() {
+        hub.close();
+      },
     };
   },
 };

@@ -39,6 +39,8 @@ export interface LocalClusterOptions {
   readonly chatLoginsPerMinute?: number;
   readonly chatSessionTtlMs?: number;
   readonly chatPlantedBug?: 'reapply-after-restart';
+  /** Key-value app: changes kept for `GET /watch`. */
+  readonly watchHistory?: number;
   /** The cluster secret every node gets (default: `<dir>/cluster.secret`, created if absent). */
   readonly clusterSecretFile?: string;
   /**
@@ -106,6 +108,7 @@ export class LocalCluster {
         chatLoginsPerMinute: opts.chatLoginsPerMinute,
         chatSessionTtlMs: opts.chatSessionTtlMs,
         chatPlantedBug: opts.chatPlantedBug,
+        watchHistory: opts.watchHistory,
         clusterSecretFile: secretFile,
         ...(nodeTls === undefined ? {} : { tls: { ...nodeTls, ca: c.tlsFiles?.ca } }),
       };

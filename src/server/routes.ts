@@ -18,6 +18,8 @@ import { registerAuthRoutes } from './auth-routes.js';
 import { dispatch, type DispatchContext, type Rendered } from './dispatch.js';
 import type { RaftHost } from './driver.js';
 import { AuthGate } from './kv-auth.js';
+import { registerWatchRoute, type WatchHub } from './watch.js';
+import type { WatchHistory } from '../kv/watch.js';
 
 export type Consistency = 'linearizable' | 'lease' | 'stale';
 
@@ -28,6 +30,8 @@ export interface KvRouteContext extends DispatchContext {
   readonly parseLimits: ParseLimits;
   /** Forwarded requests carry a verified peer credential (a follower's `x-quorumkv-user` is then trusted). */
   readonly peerAuthenticated?: boolean;
+  /** The watch history and its streams (`GET /watch`). */
+  readonly watch?: { readonly history: WatchHistory; readonly hub: WatchHub };
 }
 
 /** Who may run a request, given the auth state and the authenticated user. */
@@ -197,6 +201,9 @@ export function registerKvRoutes(app: FastifyInstance, ctx: KvRouteContext): voi
   methodNotAllowed(app, '/txn', ['POST']);
 
   registerAuthRoutes(app, { ...dctx, gate });
+  if (ctx.watch !== undefined) {
+    registerWatchRoute(app, { ...ctx.watch, kv: ctx.kv, gate, checkServing: () => ctx.checkServing() });
+  }
 }
 
 function listEntry(r: KeyRecord): Record<string, unknown> {
