@@ -10,6 +10,7 @@
  * With a file, `--id` picks this node; its peer and HTTP addresses come from its entry.
  */
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { TlsConfigError, tlsFilesFrom, type TlsFiles } from '../net/tls-config.js';
 import type { NodeId } from '../raft/types.js';
@@ -68,6 +69,11 @@ export interface NodeConfig {
   /** Run without a cluster secret although listening beyond loopback (no peer authentication). */
   readonly insecure?: boolean;
   /**
+   * The address the peer transport listens on, when not this node's own `peers` entry (which is then only
+   * what the other nodes dial): `0.0.0.0` in a container whose entry is a DNS name.
+   */
+  readonly peerListenHost?: string;
+  /**
    * TLS: the node serves HTTPS with this certificate and key; with a CA it verifies the nodes it calls, asks
    * clients for certificates and requires peers' certificates (docs/security.md). Absolute paths.
    */
@@ -105,6 +111,24 @@ export interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  /** true when `--id-from-hostname` was given. */
+  idFromHostname?: boolean;
+  peerListen?: string;
+}
+
+/**
+ * The node id of a host named like a StatefulSet's pod, `<name>-<ordinal>`: ordinal + 1 (pod `qkv-0` is
+ * node 1). Throws ConfigError for a name without a trailing ordinal.
+ */
+export function idFromHostname(hostname: string): NodeId {
+  const short = hostname.split('.')[0] ?? '';
+  const m = /-(\d{1,9})$/.exec(short);
+  if (m === null) {
+    throw new ConfigError(
+      `--id-from-hostname: the host name "${hostname}" does not end in -<ordinal> (a StatefulSet pod's name, e.g. qkv-0)`,
+    );
+  }
+  return Number(m[1]) + 1;
 }
 
 export const DEFAULTS = {
@@ -286,8 +310,13 @@ export function parseServeConfig(
   const settings = file?.settings ?? {};
 
   const idRaw = pick(flags.id, 'QKV_ID');
+  const fromHostRaw = flags.idFromHostname === true ? true : pick(undefined, 'QKV_ID_FROM_HOSTNAME');
+  const fromHost =
+    fromHostRaw === undefined ? false : fromHostRaw === true || parseBool(fromHostRaw, 'QKV_ID_FROM_HOSTNAME');
+  if (fromHost && idRaw !== undefined) throw new ConfigError('give --id or --id-from-hostname, not both');
   let id: NodeId;
-  if (idRaw !== undefined) id = parseId(idRaw, flags.id !== undefined ? '--id' : 'QKV_ID');
+  if (fromHost) id = idFromHostname(pick(undefined, 'HOSTNAME') ?? os.hostname());
+  else if (idRaw !== undefined) id = parseId(idRaw, flags.id !== undefined ? '--id' : 'QKV_ID');
   else if (file !== undefined && file.nodes.length === 1) id = (file.nodes[0] as ClusterFileNode).id;
   else throw new ConfigError('--id (or QKV_ID) is required');
   const self = file?.nodes.find((n) => n.id === id);
@@ -360,6 +389,11 @@ export function parseServeConfig(
     insecure = parseBool(env.QKV_INSECURE, 'QKV_INSECURE');
   else if (settings.insecure !== undefined) insecure = parseBool(settings.insecure, `${configPath}: insecure`);
 
+  const peerListenHost = pick(flags.peerListen, 'QKV_PEER_LISTEN');
+  if (peerListenHost !== undefined && !/^[A-Za-z0-9.:_-]+$/.test(peerListenHost)) {
+    throw new ConfigError(`--peer-listen: expected a host or address, got ${JSON.stringify(peerListenHost)}`);
+  }
+
   // TLS: each file from its flag, else its variable, else the config file (the node's entry, then the top-level
   // "tls" object; relative to the file's directory).
   const fileTls = settings.tls === undefined ? {} : parseTlsField(settings.tls, `${configPath}: tls`);
@@ -395,6 +429,7 @@ export function parseServeConfig(
       app,
       clusterSecretFile,
       insecure,
+      ...(peerListenHost === undefined ? {} : { peerListenHost }),
       ...(tls === undefined ? {} : { tls }),
     },
   };

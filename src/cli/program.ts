@@ -101,8 +101,16 @@ export function buildProgram(io: CliIO = processIO, opts: { throwOnExit?: boolea
       .command('serve')
       .description('run one node, configured by flags, QKV_* environment variables or a cluster config file')
       .option('--id <n>', 'this node id, 1..N; env QKV_ID')
+      .option(
+        '--id-from-hostname',
+        "take the id from the host name's trailing ordinal + 1 (StatefulSet pod qkv-0 is node 1); env QKV_ID_FROM_HOSTNAME",
+      )
       .option('--peers <list>', 'peer transport addresses "1=127.0.0.1:7001,2=..." incl. this node; env QKV_PEERS')
       .option('--http <host:port>', 'HTTP listen address (default 127.0.0.1:<8080+id>); env QKV_HTTP')
+      .option(
+        '--peer-listen <host>',
+        "listen for peers on this address (e.g. 0.0.0.0) instead of this node's --peers entry; env QKV_PEER_LISTEN",
+      )
       .option('--peer-http <list>', 'HTTP addresses of the nodes "1=127.0.0.1:8081,..."; env QKV_PEER_HTTP')
       .option('--data-dir <dir>', 'data directory (default ./data/node-<id>); env QKV_DATA_DIR')
       .option('--config <file>', 'JSON cluster config {"nodes":[{"id","peer","http"}...]}; env QKV_CONFIG')

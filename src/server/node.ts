@@ -63,7 +63,7 @@ export function startRaftNode(config: NodeConfig | ServerConfig): Promise<Runnin
 
 async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promise<RunningNode> {
   const peers = [...cfg.peers.keys()].sort((a, b) => a - b);
-  const transportHost = cfg.peers.get(cfg.id)?.host ?? cfg.http.host;
+  const transportHost = cfg.peerListenHost ?? cfg.peers.get(cfg.id)?.host ?? cfg.http.host;
   // Before anything is opened: a node reachable from other machines without TLS and a peer credential
   // refuses to start (unless insecure).
   const exposureWarnings = checkExposure({
