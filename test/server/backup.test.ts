@@ -6,11 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CommanderError } from 'commander';
 import { buildProgram, type CliIO } from '../../src/cli/program.js';
+import { ChatClient } from '../../src/client/chat.js';
 import { Client } from '../../src/client/client.js';
 import type { JsonValue } from '../../src/client/types.js';
 import { LocalCluster } from '../../src/server/local-cluster.js';
@@ -191,6 +192,53 @@ describe('snapshot save and restore', () => {
       `backup: index ${backup.header.index}, ${bytes.length} bytes; ${ackedBefore.length} writes acknowledged ` +
         `before the save, ${ackedAfter.length} during/after it; restored ${writesInState} load keys`,
     );
+  });
+
+  test('the chat app: a save needs the cluster secret; the restored cluster has the accounts and messages', async () => {
+    const c = await LocalCluster.start({ nodes: 3, dir: path.join(dir, 'chat'), app: 'chat' });
+    let r: LocalCluster | undefined;
+    try {
+      await c.waitLeader();
+      const e = c.ids.map((id) => c.url(id));
+      const ann = new ChatClient({ endpoints: e });
+      await ann.register('ann', 'correct horse battery');
+      await ann.login('ann', 'correct horse battery');
+      await ann.createRoom('general');
+      await ann.joinRoom('general');
+      for (let i = 0; i < 20; i++) await ann.post('general', `message ${i}`);
+      const file = path.join(dir, 'chat.snap');
+      // A chat node has no admin users: its backup route needs the peer credential even on loopback.
+      const unsigned = await cli(['snapshot', 'save', file, '-e', e.join(',')]);
+      assert.equal(unsigned.code, 1);
+      assert.match(unsigned.err.join('\n'), /HTTP 401 Peer credential required.*--cluster-secret-file/);
+      const saved = await cli(['snapshot', 'save', file, '-e', e.join(','), '--cluster-secret-file', c.secretFile]);
+      assert.equal(saved.code, 0, saved.err.join('\n'));
+      assert.match(saved.out[0] as string, /: chat snapshot at index/);
+      ann.close();
+      await c.stopAll();
+
+      const rdir = path.join(dir, 'chat-restored');
+      const restore = await cli(['snapshot', 'restore', file, '--data', rdir, '--nodes', '3']);
+      assert.equal(restore.code, 0, restore.err.join('\n'));
+      assert.match(restore.out.join('\n'), /quorumkv cluster --data .* --nodes 3 --app chat/);
+      // LocalCluster names its data directories n<id>: move the cluster layout's node-<id> there.
+      for (const id of [1, 2, 3]) renameSync(path.join(rdir, `node-${id}`), path.join(rdir, `n${id}`));
+      r = await LocalCluster.start({ nodes: 3, dir: rdir, app: 'chat' });
+      await r.waitLeader();
+      const again = new ChatClient({ endpoints: r.ids.map((id) => r?.url(id) as string) });
+      await again.login('ann', 'correct horse battery');
+      const got = await again.messages('general');
+      assert.deepEqual(
+        got.messages.map((m) => m.text),
+        Array.from({ length: 20 }, (_, i) => `message ${i}`),
+      );
+      const next = await again.post('general', 'after the restore');
+      assert.equal(next.seq, (got.messages.at(-1)?.seq ?? 0) + 1);
+      again.close();
+    } finally {
+      await c.stopAll();
+      await r?.stopAll();
+    }
   });
 
   test('with auth on, saving needs a root credential', async () => {
