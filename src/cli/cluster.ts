@@ -30,6 +30,8 @@ import {
   portInUseMessage,
   probePorts,
   runningSupervisor,
+  SUPERVISOR_FILE,
+  SUPERVISOR_FILE_ENV,
   type PortUse,
 } from './supervisor.js';
 
@@ -148,7 +150,11 @@ export async function runCluster(o: ClusterOptions, io: ClusterIO): Promise<numb
       path.join(dataDir, `node-${id}`),
       ...o.serveArgs,
     ];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // The nodes' dashboards reach this supervisor through its file (kill, pause, resume buttons).
+      env: { ...process.env, [SUPERVISOR_FILE_ENV]: path.join(dataDir, SUPERVISOR_FILE) },
+    });
     for (const [stream, write] of [
       [proc.stdout, io.out],
       [proc.stderr, io.err],

@@ -24,6 +24,8 @@ import {
   portInUseMessage,
   probePorts,
   runningSupervisor,
+  supervisorFile,
+  SUPERVISOR_FILE_ENV,
   type PortUse,
 } from './supervisor.js';
 
@@ -110,6 +112,8 @@ export async function runModeCluster(mode: SpawnableMode, opts: ModeClusterOptio
     io.err(`error: a ${mode} cluster already runs on ${path.resolve(opts.data ?? './data')} (pid ${running.pid})`);
     return 1;
   }
+  // The nodes inherit it: their dashboards reach this supervisor through its file (kill, pause, resume).
+  process.env[SUPERVISOR_FILE_ENV] = path.join(path.resolve(opts.data ?? './data'), supervisorFile(mode));
   let cluster: LocalCluster;
   const clusterSecretFile = path.join(path.resolve(opts.data ?? './data'), CLUSTER_SECRET_FILE);
   try {

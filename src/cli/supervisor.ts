@@ -92,8 +92,11 @@ export function exitText(code: number | null, signal: NodeJS.Signals | null): st
   return signal ?? `code ${code ?? '?'}`;
 }
 
-export type NodeAction = 'stop' | 'start' | 'restart' | 'pause' | 'resume';
-export const NODE_ACTIONS: readonly NodeAction[] = ['stop', 'start', 'restart', 'pause', 'resume'];
+export type NodeAction = 'stop' | 'start' | 'restart' | 'pause' | 'resume' | 'kill';
+export const NODE_ACTIONS: readonly NodeAction[] = ['stop', 'start', 'restart', 'pause', 'resume', 'kill'];
+
+/** The environment variable that names the supervisor file to the nodes (their dashboards' buttons use it). */
+export const SUPERVISOR_FILE_ENV = 'QKV_SUPERVISOR_FILE';
 
 export interface SupervisedNode {
   readonly id: number;
@@ -429,6 +432,14 @@ export class NodeSupervisor {
         await this.start(id);
         this.io.out(`node ${id}${pid()} restarted on request`);
         return `node ${id} restarted${pid()}`;
+      }
+      case 'kill': {
+        // A crash: SIGKILL, then the usual restart with backoff (or the end of the cluster with --no-restart).
+        if (!live(s.proc)) throw new Error(`node ${id} is not running (${s.state})`);
+        const was = pid();
+        s.proc.kill('SIGKILL');
+        this.io.out(`node ${id}${was} killed (SIGKILL) on request`);
+        return `node ${id}${was} killed`;
       }
       case 'pause':
       case 'resume': {

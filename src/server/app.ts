@@ -3,7 +3,7 @@
  * that read it and propose to it. The key-value store is one app (kv-app.ts), the chat service another
  * (src/chat/app.ts); `startRaftNode` wires either to the same host, storage, transport and admin routes.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RaftStorage } from '../storage/types.js';
 import type { DispatchContext } from './dispatch.js';
 import type { HostStateMachine, RaftHost } from './driver.js';
@@ -22,6 +22,8 @@ export interface OpenedApp<R, C> {
   routes(app: FastifyInstance, ctx: AppRouteContext<R, C>): void;
   /** Extra fields for `/status`. */
   status(): Record<string, unknown>;
+  /** Throws a 401/403 HttpError unless the request may use the dashboard's node controls (auth on: root). */
+  readonly checkAdmin?: (req: FastifyRequest) => Promise<void>;
   close(): void;
 }
 

@@ -7,6 +7,7 @@ import { WatchHistory } from '../kv/watch.js';
 import type { RaftApp } from './app.js';
 import { registerKvRoutes } from './routes.js';
 import { WatchHub } from './watch.js';
+import { AuthGate } from './kv-auth.js';
 
 export const kvApp: RaftApp<ApplyResult, LogCommand> = {
   name: 'kv',
@@ -21,12 +22,18 @@ export const kvApp: RaftApp<ApplyResult, LogCommand> = {
     });
     kv.observe(history);
     const hub = new WatchHub(history, kv);
+    let gate: AuthGate | undefined;
     return {
       sm: kv,
       applied: snap.metadata.index,
       routes(app, ctx) {
         const parseLimits = { ...DEFAULT_PARSE_LIMITS, ...ctx.limits };
         registerKvRoutes(app, { ...ctx, kv, parseLimits, watch: { history, hub } });
+        gate = new AuthGate(kv, ctx.host, { trustForwardedUser: false });
+      },
+      async checkAdmin(req) {
+        // With auth on, the dashboard's node controls are root's, like /admin/*.
+        if (gate?.enabled === true) await gate.check(req, (auth, user) => auth.isRoot(user));
       },
       status: () => ({
         keys: kv.size,

@@ -20,6 +20,7 @@ import { FORWARDED_HEADER, Forwarder } from './forward.js';
 import { createHttpServer, type Limits } from './http-common.js';
 import { NodeMetrics } from './metrics.js';
 import { kvApp } from './kv-app.js';
+import { registerDashboard } from '../dashboard/server.js';
 import { hostStorageOf } from './host-ports.js';
 import { openStorage, storageStats } from './storage.js';
 import { APP_MARKER_FILE } from '../storage/backup.js';
@@ -210,10 +211,22 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     checkServing: () => availability.check(),
   });
 
+  // The live dashboard (/ui): this node's status, its peers' and their operations, pushed once per second.
+  let url = '';
+  registerDashboard(app, {
+    mode: 'raft',
+    app: appDef.name,
+    selfUrl: () => url,
+    peerUrls: () => peers.filter((p) => p !== cfg.id).flatMap((p) => forwarder.urlOf(p) ?? []),
+    ...(appDef.name === 'chat' ? { keys: () => [] } : {}),
+    ...(opened.checkAdmin === undefined ? {} : { checkAdmin: opened.checkAdmin }),
+    sign: (method, p, body) => auth.signHeaders(method, p, body),
+  });
+
   await app.listen({ host: cfg.http.host, port: cfg.http.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.http.port;
-  const url = `${schemeOf(tls)}://${cfg.http.host}:${port}`;
+  url = `${schemeOf(tls)}://${cfg.http.host}:${port}`;
 
   let closing: Promise<void> | undefined;
   return {

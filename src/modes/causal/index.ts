@@ -8,6 +8,8 @@ import { buildCausalApp } from './server.js';
 import { CausalReplica, type CausalReplicaOptions } from './replica.js';
 import { isSocketAddress, splitAddress } from './peers.js';
 import { openPeerAuth } from '../common/credentials.js';
+import { registerDashboard } from '../../dashboard/server.js';
+import { rowsOf } from '../../dashboard/rows.js';
 
 export type { CausalReplicaOptions, CausalTunables } from './replica.js';
 export { DEPENDENCY_ERROR } from './replica.js';
@@ -33,6 +35,20 @@ export async function startCausalReplica(opts: CausalReplicaOptions): Promise<Ca
     { maxKeyChars: opts.maxKeyChars ?? 50, maxValueBytes: opts.maxValueBytes ?? 1024 * 1024 },
     opts.logger ?? false,
   );
+  // The live dashboard (/ui): every replica's vector clock and view (from /status).
+  const scheme = node.tls.scheme;
+  registerDashboard(app, {
+    mode: 'causal',
+    selfUrl: () => `${scheme}://${opts.socketAddress}`,
+    peerUrls: () => node.view.list().map((a) => `${scheme}://${a}`),
+    keys: (prefix, limit) =>
+      rowsOf(
+        node.state.entriesSince({}).map((w) => [w.key, w] as const),
+        prefix,
+        limit,
+        (key, w) => (w.deleted ? undefined : { key, value: w.value, timestamp: w.clock }),
+      ),
+  });
   await app.listen({ host, port });
   await node.join();
   node.start();

@@ -34,6 +34,9 @@ import { installPeerAuth } from '../../net/peer-auth-http.js';
 import { Replica, type RoundResult } from './replica.js';
 import { parseWireEntry } from './store.js';
 import type { RunningNode } from '../common/running-node.js';
+import { registerDashboard } from '../../dashboard/server.js';
+import { rowsOf } from '../../dashboard/rows.js';
+import { formatHlc } from './hlc.js';
 
 export interface EventualNodeOptions extends CredentialOptions {
   readonly id?: string;
@@ -54,6 +57,8 @@ export interface EventualNodeOptions extends CredentialOptions {
 
 export type { RunningNode } from '../common/running-node.js';
 
+/** Keys of each replica the dashboard compares (the first ones in store order). */
+const DIGEST_KEYS = 2000;
 const MODE = 'eventual';
 /** Internal routes can carry many records at once: far above the client body limit. */
 const BULK_BODY_LIMIT = 256 * 1024 * 1024;
@@ -210,9 +215,33 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
     for (const p of ['/read', '/data', '/health', '/ready', '/status']) methodNotAllowed(a, p, ['GET']);
   }
 
+  // The live dashboard (/ui): convergence is judged from every replica's (key, timestamp) digest.
+  let selfUrl = '';
+  registerDashboard(app, {
+    mode: MODE,
+    selfUrl: () => selfUrl,
+    peerUrls: () => replica.peers,
+    extra: () => {
+      const digest: [string, string][] = [];
+      for (const [k, r] of replica.store.entries(true)) {
+        digest.push([k, r.deleted ? `${formatHlc(r.ts)} (deleted)` : formatHlc(r.ts)]);
+        if (digest.length >= DIGEST_KEYS) break;
+      }
+      return { digest, digest_complete: replica.store.size <= DIGEST_KEYS };
+    },
+    keys: (prefix, limit) =>
+      rowsOf(replica.store.entries(false), prefix, limit, (key, r) => ({
+        key,
+        value: r.value,
+        timestamp: formatHlc(r.ts),
+      })),
+    sign: (method, p, body) => auth.signHeaders(method, p, body),
+  });
+
   const address = await app.listen({ host, port: opts.port ?? 0 });
   const port = Number(new URL(address).port);
   const url = `${tls.scheme}://${host}:${port}`;
+  selfUrl = url;
   if (id === '') {
     id = `replica-${port}`;
     auth.setId(id);

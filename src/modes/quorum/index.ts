@@ -36,6 +36,8 @@ import { installPeerAuth } from '../../net/peer-auth-http.js';
 import { QuorumReplicator } from './leader.js';
 import { VersionedStore, parseWireRecord, recordOf } from './store.js';
 import type { RunningNode } from '../common/running-node.js';
+import { registerDashboard } from '../../dashboard/server.js';
+import { rowsOf } from '../../dashboard/rows.js';
 
 export interface QuorumNodeOptions extends CredentialOptions {
   readonly role: 'leader' | 'follower';
@@ -298,9 +300,30 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
     return { error: 'Not leader', leader: leaderId, leader_url: leaderUrl };
   }
 
+  // The live dashboard (/ui): W, each follower's versions (sum of its keys' versions) and lag behind the leader.
+  let selfUrl = '';
+  registerDashboard(app, {
+    mode: MODE,
+    selfUrl: () => selfUrl,
+    peerUrls: () => (isLeader ? followers : [leaderUrl]),
+    extra: () => {
+      let versionSum = 0;
+      for (const r of Object.values(store.dataObject(true))) versionSum += r.version;
+      return { version_sum: versionSum, keys: store.liveCount, ...(isLeader ? { write_quorum: writeQuorum } : {}) };
+    },
+    keys: (prefix, limit) =>
+      rowsOf(Object.entries(store.dataObject(false)), prefix, limit, (key, r) => ({
+        key,
+        value: r.value,
+        version: r.version,
+      })),
+    sign,
+  });
+
   const address = await app.listen({ host, port: opts.port ?? 0 });
   const port = Number(new URL(address).port);
   const url = `${tls.scheme}://${host}:${port}`;
+  selfUrl = url;
   if (id === '') {
     id = `follower-${port}`;
     auth.setId(id);

@@ -1,0 +1,462 @@
+/**
+ * The live dashboard every node serves at `/ui`, in every mode (see docs/dashboard.md).
+ *
+ * - `GET /ui`, `/ui/app.js`, `/ui/app.css`: the page, bundled at build time (esbuild, web/ → dist/ui/);
+ *   nothing is fetched from elsewhere at run time.
+ * - `GET /ui/events`: Server-Sent Events, one `summary` event per second per open page. While at least one
+ *   page is open the node gathers, once per second, its own summary and its peers' (`GET /ui/summary` of each,
+ *   800 ms timeout): `/status`, client operations per second with p50/p99 (meter.ts) and the mode's extras.
+ *   With no page open nothing is gathered.
+ * - `GET /ui/summary?seconds=n`: this node's summary with its last `n` seconds of operations.
+ * - `GET /ui/keys?prefix=&limit=`: the key browser's listing; `GET|PUT|DELETE /ui/kv/<key>`: the mode's own
+ *   key API (`/kvs/<key>`), run on this node as the client's request (its Authorization header included),
+ *   a redirect to the leader followed here.
+ * - `POST /ui/control {"action","node"}`: kill, pause, resume, stop, start, restart a node through the local
+ *   supervisor (`quorumkv cluster` sets QKV_SUPERVISOR_FILE for its nodes), or partition and heal it
+ *   through the nodes' failure-simulation admin routes. With client auth on (raft), root only.
+ */
+import { readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError, methodNotAllowed } from '../server/http-common.js';
+import { METER_SECONDS, OpsMeter, type SecondSample } from './meter.js';
+import { supervisorAction, supervisorNodes, type SupervisorNodeView } from './supervisor-link.js';
+
+export type DashboardMode = 'raft' | 'quorum' | 'causal' | 'eventual';
+
+export interface KeyRow {
+  readonly key: string;
+  readonly value: unknown;
+  readonly version?: number;
+  readonly revision?: number;
+  readonly timestamp?: unknown;
+}
+
+export interface DashboardOptions {
+  readonly mode: DashboardMode;
+  /** `kv` or `chat` (raft mode). */
+  readonly app?: string;
+  /** This node's base URL (known once it listens). */
+  selfUrl(): string;
+  /** The other nodes' base URLs this node knows of. */
+  peerUrls(): readonly string[];
+  /** Mode-specific figures for the summary (cheap: called once per second while a page is open). */
+  extra?(): Record<string, unknown>;
+  /** The key browser's listing (absent: the mode's `GET /kvs?prefix=` is used, as in raft mode). */
+  keys?(prefix: string, limit: number): KeyRow[];
+  /** Throws a 401/403 HttpError unless the request may control nodes (raft with auth: root). */
+  checkAdmin?(req: FastifyRequest): Promise<void>;
+  /** Headers signing a request to a peer's admin route with the cluster secret. */
+  sign?(method: string, path: string, body: string): Record<string, string>;
+  /** The fetch used to reach peers (a TLS dispatcher); default the global fetch. */
+  fetch?(url: string, init: RequestInit): Promise<Response>;
+}
+
+export interface NodeSummary {
+  readonly url: string;
+  readonly ok: boolean;
+  readonly error?: string;
+  readonly mode?: DashboardMode;
+  readonly status?: Record<string, unknown>;
+  readonly ops?: readonly SecondSample[];
+  readonly extra?: Record<string, unknown>;
+  /** The supervisor's view of the node (pid, state), when one supervises this cluster. */
+  readonly supervisor?: SupervisorNodeView;
+}
+
+const UI_DIR = new URL('../../ui/', import.meta.url);
+const PEER_TIMEOUT_MS = 800;
+const MAX_PAGES = 64;
+const MAX_NODES = 32;
+
+interface Asset {
+  readonly type: string;
+  readonly body: Buffer;
+}
+
+function loadAssets(): Map<string, Asset> | undefined {
+  const files: [string, string][] = [
+    ['index.html', 'text/html; charset=utf-8'],
+    ['app.js', 'text/javascript; charset=utf-8'],
+    ['app.css', 'text/css; charset=utf-8'],
+  ];
+  const out = new Map<string, Asset>();
+  for (const [name, type] of files) {
+    try {
+      out.set(name, { type, body: readFileSync(new URL(name, UI_DIR)) });
+    } catch {
+      return undefined;
+    }
+  }
+  return out;
+}
+
+export function originOf(url: string): string {
+  try {
+    return new URL(/^[a-z]+:\/\//i.test(url) ? url : `http://${url}`).origin;
+  } catch {
+    return url;
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** URLs of other nodes a status names: its peers' `url`, a leader URL, a causal view's addresses. */
+function urlsIn(status: Record<string, unknown> | undefined): string[] {
+  if (status === undefined) return [];
+  const out: string[] = [];
+  if (Array.isArray(status.peers)) {
+    for (const p of status.peers) {
+      if (isObject(p) && typeof p.url === 'string' && p.url !== '') out.push(originOf(p.url));
+    }
+  }
+  if (typeof status.leader_url === 'string' && status.leader_url !== '') out.push(originOf(status.leader_url));
+  if (Array.isArray(status.view)) {
+    for (const a of status.view) if (typeof a === 'string') out.push(originOf(a));
+  }
+  return out;
+}
+
+/** Keys whose record differs between replicas (eventual mode): each node's digest is `[key, timestamp][]`. */
+export function differingKeys(
+  nodes: readonly NodeSummary[],
+  limit = 50,
+): { count: number; compared: number; keys: { key: string; values: Record<string, string | null> }[] } {
+  const digests = nodes
+    .filter((n) => n.ok && Array.isArray(n.extra?.digest))
+    .map((n) => ({ url: n.url, map: new Map(n.extra?.digest as [string, string][]) }));
+  const all = new Set<string>();
+  for (const d of digests) for (const k of d.map.keys()) all.add(k);
+  const keys: { key: string; values: Record<string, string | null> }[] = [];
+  let count = 0;
+  for (const k of [...all].sort()) {
+    const vals = digests.map((d) => d.map.get(k) ?? null);
+    if (vals.every((v) => v === vals[0])) continue;
+    count++;
+    if (keys.length < limit)
+      keys.push({ key: k, values: Object.fromEntries(digests.map((d, i) => [d.url, vals[i] ?? null])) });
+  }
+  return { count, compared: digests.length, keys };
+}
+
+export class Dashboard {
+  readonly meter = new OpsMeter();
+  private readonly pages = new Set<ServerResponse>();
+  private timer: NodeJS.Timeout | undefined;
+  private gathering = false;
+  private readonly known = new Set<string>();
+  /** Peers already asked for their minutes of history (the first summary a page gets carries them). */
+  private readonly historySent = new Set<string>();
+  /** The page's files (undefined when dist/ui was not built). */
+  readonly assets: Map<string, Asset> | undefined;
+  /** Summaries gathered (for tests and the benchmark). */
+  ticks = 0;
+
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly opts: DashboardOptions,
+  ) {
+    this.assets = loadAssets();
+  }
+
+  get openPages(): number {
+    return this.pages.size;
+  }
+
+  /** This node's summary: `/status`, the last `seconds` of operations, the mode's extras. */
+  async selfSummary(seconds: number): Promise<NodeSummary> {
+    const res = await this.app.inject({ method: 'GET', url: '/status' });
+    let status: Record<string, unknown> = {};
+    try {
+      status = JSON.parse(res.body) as Record<string, unknown>;
+    } catch {
+      // leave empty
+    }
+    return {
+      url: originOf(this.opts.selfUrl()),
+      ok: true,
+      mode: this.opts.mode,
+      status,
+      ops: this.meter.samples(seconds),
+      extra: this.opts.extra?.() ?? {},
+    };
+  }
+
+  fetch(url: string, init: RequestInit): Promise<Response> {
+    return this.opts.fetch !== undefined ? this.opts.fetch(url, init) : fetch(url, init);
+  }
+
+  private async peerSummary(url: string, seconds: number): Promise<NodeSummary> {
+    try {
+      const res = await this.fetch(`${url}/ui/summary?seconds=${seconds}`, {
+        signal: AbortSignal.timeout(PEER_TIMEOUT_MS),
+      });
+      if (res.status !== 200) return { url, ok: false, error: `HTTP ${res.status}` };
+      const body = (await res.json()) as NodeSummary;
+      return { ...body, url, ok: true };
+    } catch (err) {
+      const e = err as Error;
+      const reason = e.name === 'TimeoutError' ? 'no answer in 800 ms' : ((e.cause as Error)?.message ?? e.message);
+      return { url, ok: false, error: reason };
+    }
+  }
+
+  /** Every node's summary, this node first; nodes named by answers are asked from the next round on. */
+  async gather(): Promise<Record<string, unknown>> {
+    const self = originOf(this.opts.selfUrl());
+    for (const u of this.opts.peerUrls()) if (this.known.size < MAX_NODES) this.known.add(originOf(u));
+    this.known.delete(self);
+    const peers = [...this.known];
+    const [mine, ...others] = await Promise.all([
+      this.selfSummary(this.historySent.has(self) ? 3 : METER_SECONDS - 1),
+      ...peers.map((u) => this.peerSummary(u, this.historySent.has(u) ? 3 : METER_SECONDS - 1)),
+    ]);
+    // In URL order, the same on every node's page.
+    const nodes = [mine as NodeSummary, ...others].sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
+    for (const n of nodes) {
+      if (n.ok) this.historySent.add(n.url);
+      for (const u of urlsIn(n.status)) if (u !== self && this.known.size < MAX_NODES) this.known.add(u);
+    }
+    const sup = supervisorNodes();
+    const withSup = nodes.map((n) => {
+      const s = sup?.get(n.url);
+      return s === undefined ? n : { ...n, supervisor: s };
+    });
+    return {
+      time: Date.now(),
+      mode: this.opts.mode,
+      app: this.opts.app ?? 'kv',
+      self,
+      supervised: sup !== undefined,
+      nodes: withSup,
+      ...(this.opts.mode === 'eventual' ? { convergence: differingKeys(nodes) } : {}),
+    };
+  }
+
+  private async tick(): Promise<void> {
+    if (this.gathering || this.pages.size === 0) return;
+    this.gathering = true;
+    try {
+      const summary = await this.gather();
+      this.ticks++;
+      const frame = `event: summary\ndata: ${JSON.stringify(summary)}\n\n`;
+      for (const res of this.pages) res.write(frame);
+    } catch (err) {
+      this.app.log.warn({ err }, 'dashboard summary failed');
+    } finally {
+      this.gathering = false;
+    }
+  }
+
+  openPage(res: ServerResponse): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    this.pages.add(res);
+    // A new page gets the minutes of history with its first summary.
+    this.historySent.clear();
+    const done = () => {
+      this.pages.delete(res);
+      if (this.pages.size === 0) this.stop();
+    };
+    res.on('close', done);
+    res.on('error', done);
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => void this.tick(), 1000);
+      this.timer.unref();
+    }
+    void this.tick();
+  }
+
+  private stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  close(): void {
+    this.stop();
+    for (const res of this.pages) res.end();
+    this.pages.clear();
+  }
+
+  /** Partition or heal `target` through the nodes' failure-simulation admin routes. */
+  async partition(target: string, heal: boolean): Promise<string> {
+    const summary = await this.gather();
+    const nodes = (summary.nodes as NodeSummary[]).filter((n) => n.ok || n.url === target);
+    const post = async (url: string, path: string, body: unknown): Promise<void> => {
+      const text = JSON.stringify(body ?? {});
+      const res = await this.fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(this.opts.sign?.('POST', path, text) ?? {}) },
+        body: text,
+        signal: AbortSignal.timeout(3000),
+      });
+      if (res.status >= 300) throw new HttpError(502, `${url}${path}: HTTP ${res.status} ${await res.text()}`);
+    };
+    const mode = this.opts.mode;
+    if (mode === 'raft') {
+      const idOf = (n: NodeSummary): number => Number(n.status?.id ?? n.status?.node_id);
+      const t = nodes.find((n) => n.url === target);
+      if (t === undefined || !Number.isInteger(idOf(t))) throw new HttpError(409, `node ${target} does not answer`);
+      const tid = idOf(t);
+      const others = nodes.filter((n) => n.url !== target);
+      await Promise.all([
+        post(target, '/admin/faults', { drop: heal ? [] : others.map(idOf).filter(Number.isInteger) }),
+        ...others.map((n) => post(n.url, '/admin/faults', { drop: heal ? [] : [tid] })),
+      ]);
+    } else if (mode === 'causal') {
+      const addr = (u: string): string => new URL(u).host;
+      const others = nodes.filter((n) => n.url !== target);
+      if (heal) await Promise.all(nodes.map((n) => post(n.url, '/admin/heal', {})));
+      else {
+        await Promise.all([
+          post(target, '/admin/partition', { peers: others.map((n) => addr(n.url)) }),
+          ...others.map((n) => post(n.url, '/admin/partition', { peers: [addr(target)] })),
+        ]);
+      }
+    } else {
+      // Quorum and eventual nodes simulate a cut-off node with /admin/fail (no traffic in or out).
+      await post(target, heal ? '/admin/recover' : '/admin/fail', {});
+    }
+    return `${target} ${heal ? 'healed' : 'partitioned'}`;
+  }
+}
+
+interface KvParams {
+  Params: { '*': string };
+}
+
+function sendAsset(reply: FastifyReply, assets: Map<string, Asset> | undefined, name: string): FastifyReply {
+  const a = assets?.get(name);
+  if (a === undefined) {
+    return reply.code(503).send({ error: 'Dashboard not built: run `npm run build` (it bundles web/ into dist/ui)' });
+  }
+  return reply.header('content-type', a.type).header('cache-control', 'no-cache').send(a.body);
+}
+
+const CONTROL_ACTIONS = ['kill', 'pause', 'resume', 'stop', 'start', 'restart', 'partition', 'heal'] as const;
+type ControlAction = (typeof CONTROL_ACTIONS)[number];
+
+/** Registers `/ui` and its routes on a node's server; returns the dashboard (close it with the server). */
+export function registerDashboard(app: FastifyInstance, opts: DashboardOptions): Dashboard {
+  const d = new Dashboard(app, opts);
+  d.meter.install(app);
+  app.addHook('onClose', async () => d.close());
+
+  app.get('/ui', (_req, reply) => sendAsset(reply, d.assets, 'index.html'));
+  app.get('/ui/', (_req, reply) => sendAsset(reply, d.assets, 'index.html'));
+  app.get('/ui/app.js', (_req, reply) => sendAsset(reply, d.assets, 'app.js'));
+  app.get('/ui/app.css', (_req, reply) => sendAsset(reply, d.assets, 'app.css'));
+
+  app.get('/ui/events', (_req, reply) => {
+    if (d.openPages >= MAX_PAGES) throw new HttpError(503, 'Too many open dashboards');
+    reply.hijack();
+    d.openPage(reply.raw);
+  });
+
+  app.get<{ Querystring: { seconds?: number } }>(
+    '/ui/summary',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { seconds: { type: 'integer', minimum: 0, maximum: METER_SECONDS - 1 } },
+        },
+      },
+    },
+    (req) => d.selfSummary(req.query.seconds ?? 1),
+  );
+
+  app.get<{ Querystring: { prefix?: string; limit?: number } }>(
+    '/ui/keys',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { prefix: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const prefix = req.query.prefix ?? '';
+      const limit = req.query.limit ?? 100;
+      if (opts.keys !== undefined) {
+        const rows = opts.keys(prefix, limit + 1);
+        return { keys: rows.slice(0, limit), more: rows.length > limit };
+      }
+      const q = new URLSearchParams({ prefix, limit: String(limit) });
+      const res = await app.inject({
+        method: 'GET',
+        url: `/kvs?${q}`,
+        headers: req.headers.authorization === undefined ? {} : { authorization: req.headers.authorization },
+      });
+      return reply.code(res.statusCode).header('content-type', 'application/json').send(res.body);
+    },
+  );
+
+  const kv = async (req: FastifyRequest<KvParams>, reply: FastifyReply) => {
+    const key = req.params['*'];
+    if (key === '') throw new HttpError(400, 'Key is missing');
+    const method = req.method as 'GET' | 'PUT' | 'DELETE';
+    const headers: Record<string, string> = {};
+    if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
+    const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const path = `/kvs/${encodeURIComponent(key)}`;
+    const res = await app.inject({ method, url: path, headers, ...(body === undefined ? {} : { payload: body }) });
+    const location = res.headers.location;
+    if (res.statusCode === 307 && typeof location === 'string') {
+      // Quorum followers send writes to the leader: follow it here (the page stays on its own origin).
+      const fwd = await d.fetch(location, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        signal: AbortSignal.timeout(5000),
+      });
+      return reply
+        .code(fwd.status)
+        .header('content-type', 'application/json')
+        .send(await fwd.text());
+    }
+    return reply.code(res.statusCode).header('content-type', 'application/json').send(res.body);
+  };
+  app.get<KvParams>('/ui/kv/*', kv);
+  app.put<KvParams>('/ui/kv/*', kv);
+  app.delete<KvParams>('/ui/kv/*', kv);
+  methodNotAllowed(app, '/ui/kv/*', ['GET', 'PUT', 'DELETE']);
+
+  app.post<{ Body: { action: ControlAction; node: string } }>(
+    '/ui/control',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['action', 'node'],
+          additionalProperties: false,
+          properties: {
+            action: { type: 'string', enum: [...CONTROL_ACTIONS] },
+            node: { type: 'string', minLength: 1, maxLength: 512 },
+          },
+        },
+      },
+    },
+    async (req) => {
+      await opts.checkAdmin?.(req);
+      const { action, node } = req.body;
+      const target = originOf(node);
+      if (action === 'partition' || action === 'heal') {
+        return { result: await d.partition(target, action === 'heal') };
+      }
+      return { result: await supervisorAction(action, target) };
+    },
+  );
+  methodNotAllowed(app, '/ui/control', ['POST']);
+  for (const p of ['/ui', '/ui/events', '/ui/summary', '/ui/keys']) methodNotAllowed(app, p, ['GET']);
+  return d;
+}
