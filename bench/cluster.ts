@@ -11,6 +11,11 @@
  * and secured — HTTPS with development certificates in the temporary directory (and mutual TLS between the
  * nodes), and with `--auth` a root user whose Basic credential every request carries — and prints the
  * secured cluster's rate as a share of the plain one's (the bare server is not measured).
+ *
+ * `--dashboard`: the cost of an open dashboard instead. One cluster is measured alternately without and with
+ * one `/ui/events` stream open on each node (as if a dashboard page were open on every node: each node then
+ * gathers every node's summary once per second), `--rounds` pairs in alternating order, and the run prints
+ * the rate with the streams open as a share of the rate without them.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -36,6 +41,7 @@ interface Options {
   bare: boolean;
   tls: boolean;
   auth: boolean;
+  dashboard: boolean;
 }
 
 /** How the load generator reaches a secured cluster: its CA and the Authorization header. */
@@ -265,6 +271,7 @@ async function main(): Promise<void> {
     .option('--no-bare', 'skip the bare-server measurement')
     .option('--tls', 'the cost of TLS: the cluster over HTTPS (mutual TLS between nodes) against the plain one')
     .option('--auth', 'the cost of authentication: every request with a Basic credential (combines with --tls)')
+    .option('--dashboard', 'the cost of an open dashboard: one /ui/events stream on each node, alternated rounds')
     .parse();
   const raw = program.opts<Record<string, string | boolean>>();
   const o: Options = {
@@ -280,6 +287,7 @@ async function main(): Promise<void> {
     bare: raw.bare !== false,
     tls: raw.tls === true,
     auth: raw.auth === true,
+    dashboard: raw.dashboard === true,
   };
   const rounds = Math.max(1, Math.floor(Number(raw.rounds)) || 1);
   console.log(
@@ -288,6 +296,7 @@ async function main(): Promise<void> {
       `${os.cpus().length} cpus, ${rounds} round(s), load average ${os.loadavg()[0].toFixed(2)}`,
   );
   if (o.tls || o.auth) return securityCost(o, rounds);
+  if (o.dashboard) return dashboardCost(o, rounds);
   const clusterRuns: ClusterRun[] = [];
   const bareRuns: RunResult[] = [];
   for (let r = 1; r <= rounds; r++) {
@@ -349,6 +358,92 @@ async function securityCost(o: Options, rounds: number): Promise<void> {
     `ratio    ${ratio.toFixed(3)} of the plain cluster's rate with ${what} (median of the rounds' ratios): ` +
       `${((1 - ratio) * 100).toFixed(1)}% fewer ${o.op}s/s`,
   );
+}
+
+/** One `/ui/events` stream per node, read to the end; `close` ends them and says how many summaries came. */
+function openDashboards(urls: readonly string[]): { close(): Promise<number> } {
+  const ac = new AbortController();
+  let events = 0;
+  const reads = urls.map(async (url) => {
+    try {
+      const res = await fetch(`${url}/ui/events`, { signal: ac.signal });
+      if (res.status !== 200 || res.body === null) throw new Error(`${url}/ui/events: HTTP ${res.status}`);
+      const dec = new TextDecoder();
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        events += dec.decode(chunk, { stream: true }).split('event: summary').length - 1;
+      }
+    } catch (err) {
+      if (!ac.signal.aborted) throw err;
+    }
+  });
+  return {
+    async close() {
+      ac.abort();
+      await Promise.all(reads);
+      return events;
+    },
+  };
+}
+
+/** The same cluster with and without a dashboard stream open on every node, alternately. */
+async function dashboardCost(o: Options, rounds: number): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'quorumkv-bench-'));
+  const cluster = await LocalCluster.start({ nodes: o.nodes, dir, storage: o.storage });
+  try {
+    const leader = await cluster.waitLeader();
+    const urls = o.target === 'leader' ? [cluster.url(leader)] : cluster.ids.map((id) => cluster.url(id));
+    const all = cluster.ids.map((id) => cluster.url(id));
+    const pids = cluster.ids.map((id) => cluster.pid(id));
+    await preload(cluster.url(leader), o.keys);
+    await warm(urls, o);
+    const without: RunResult[] = [];
+    const withUi: RunResult[] = [];
+    const measureWith = async (r: number): Promise<void> => {
+      const d = openDashboards(all);
+      // The first summary carries minutes of history: let it pass before measuring.
+      await new Promise((res) => setTimeout(res, 1500));
+      const res = await measured(pids, () => drive(urls, o));
+      const events = await d.close();
+      withUi.push(res);
+      console.log(line(`ui${r}`, res) + `   (${events} summaries on ${all.length} streams)`);
+    };
+    const measureWithout = async (r: number): Promise<void> => {
+      const res = await measured(pids, () => drive(urls, o));
+      without.push(res);
+      console.log(line(`plain${r}`, res));
+    };
+    for (let r = 1; r <= rounds; r++) {
+      // Alternating order (plain first in odd rounds), so a drift of the machine's speed does not favour one.
+      if (r % 2 === 1) {
+        await measureWithout(r);
+        await measureWith(r);
+      } else {
+        await measureWith(r);
+        await measureWithout(r);
+      }
+      console.log(
+        `ratio${r}   ${((withUi[r - 1] as RunResult).opsPerSec / (without[r - 1] as RunResult).opsPerSec).toFixed(3)}`,
+      );
+    }
+    const ratio = mid(withUi.map((w, i) => w.opsPerSec / (without[i] as RunResult).opsPerSec));
+    const med = (xs: readonly RunResult[], f: (r: RunResult) => number) => mid(xs.map(f)).toFixed(2);
+    for (const [name, xs] of [
+      ['plain', without],
+      ['dashboard', withUi],
+    ] as const) {
+      console.log(
+        `${name} median ${mid(xs.map((x) => x.opsPerSec)).toFixed(0)} ops/s   p50 ${med(xs, (x) => x.p50)} ms   ` +
+          `p99 ${med(xs, (x) => x.p99)} ms   server CPU ${med(xs, (x) => x.cpuUsPerOp ?? Number.NaN)} us/op`,
+      );
+    }
+    console.log(
+      `ratio    ${ratio.toFixed(3)} of the rate without a dashboard (median of the rounds' ratios): ` +
+        `${((1 - ratio) * 100).toFixed(1)}% fewer ${o.op}s/s with one dashboard stream open on each of ${all.length} nodes`,
+    );
+  } finally {
+    await cluster.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 main().catch((err: unknown) => {
