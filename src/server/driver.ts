@@ -304,7 +304,7 @@ export class RaftHost<R, C = unknown> {
     this.clock.defer(() => this.pump());
   }
 
-  private send(msgs: readonly Message[]): void {
+  protected send(msgs: readonly Message[]): void {
     if (msgs.length === 0 || this.failedFlag) return;
     if (this.dropped.size === 0) {
       this.transport.send(msgs);

@@ -13,13 +13,26 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { PlantedBug } from '../raft/types.js';
+import { HOST_BUGS, type HostBug } from './planted-host.js';
 import { runSimulation, type SimOptions, type SimResult } from './run.js';
+
+/** The core's planted bugs (src/raft/types.ts PlantedBug). */
+const CORE_BUGS: readonly PlantedBug[] = [
+  'commit-old-term-by-counting',
+  'vote-not-persisted',
+  'vote-for-stale-log',
+  'read-without-confirmation',
+  'keep-conflicting-entries',
+  'apply-before-commit',
+  'count-self-before-durable',
+];
 
 interface Job {
   readonly seed: number;
   readonly nodes: 3 | 5 | 7;
   readonly profile: 'mixed' | 'leader-churn';
   readonly bugs: PlantedBug[];
+  readonly hostBugs: HostBug[];
   readonly trace: boolean;
 }
 
@@ -40,6 +53,7 @@ function runJob(job: Job): Summary {
     nodes: job.nodes,
     profile: job.profile,
     plantedBugs: job.bugs,
+    hostBugs: job.hostBugs,
     trace: job.trace,
   };
   const r: SimResult = runSimulation(opts);
@@ -79,7 +93,7 @@ function main(): void {
     .option('--nodes <n>', 'cluster size: 3, 5 or 7; "mix" alternates 3 and 5', 'mix')
     .option('--profile <p>', 'fault profile: mixed, leader-churn, or "both" (alternating)', 'both')
     .option('--workers <w>', 'worker threads', int('--workers'), Math.max(1, availableParallelism()))
-    .option('--bug <name...>', 'plant a known bug (for demonstrations)')
+    .option('--bug <name...>', `plant a known bug (core: ${CORE_BUGS.join(', ')}; host: ${HOST_BUGS.join(', ')})`)
     .option('--dump <dir>', 'write the history and trace of failing seeds to this directory')
     .option('--trace', 'record event traces (slower; implied for a single seed with --dump)')
     .parse();
@@ -97,12 +111,17 @@ function main(): void {
   if (!['mixed', 'leader-churn', 'both'].includes(o.profile))
     program.error('--profile must be mixed, leader-churn or both');
 
+  const named = o.bug ?? [];
+  const unknown = named.filter((b) => !(CORE_BUGS as string[]).includes(b) && !(HOST_BUGS as string[]).includes(b));
+  if (unknown.length > 0) program.error(`unknown bug: ${unknown.join(', ')} (see --help)`);
+  const bugs = CORE_BUGS.filter((b) => named.includes(b));
+  const hostBugs = HOST_BUGS.filter((b) => named.includes(b));
   const jobs: Job[] = [];
   for (let i = 0; i < o.seeds; i++) {
     const seed = o.start + i;
     const nodes = (o.nodes === 'mix' ? (seed % 2 === 0 ? 5 : 3) : Number(o.nodes)) as 3 | 5 | 7;
     const profile = o.profile === 'both' ? (seed % 4 === 3 ? 'leader-churn' : 'mixed') : (o.profile as Job['profile']);
-    jobs.push({ seed, nodes, profile, bugs: (o.bug ?? []) as PlantedBug[], trace: Boolean(o.trace) });
+    jobs.push({ seed, nodes, profile, bugs, hostBugs, trace: Boolean(o.trace) });
   }
 
   const started = performance.now();
@@ -113,7 +132,8 @@ function main(): void {
     done++;
     if (s.violations.length > 0) {
       const job = jobs.find((j) => j.seed === s.seed);
-      const bug = job && job.bugs.length > 0 ? ` --bug ${job.bugs.join(' ')}` : '';
+      const planted = job ? [...job.bugs, ...job.hostBugs] : [];
+      const bug = planted.length > 0 ? ` --bug ${planted.join(' ')}` : '';
       console.log(`\nseed ${s.seed} (${s.nodes} nodes, ${job?.profile}) FAILED:`);
       for (const v of s.violations.slice(0, 5)) console.log(`  - ${v.split('\n')[0]}`);
       console.log(

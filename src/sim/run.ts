@@ -5,6 +5,7 @@ import { SimClient, type SimHistoryEvent } from './client.js';
 import { SimHost, type ClientReply, type ClientRequest } from './host.js';
 import { formatMessage } from './harness.js';
 import { InvariantChecker } from './invariants.js';
+import type { HostBug } from './planted-host.js';
 import { CALM, SimNetwork } from './network.js';
 import { EventQueue } from './queue.js';
 
@@ -16,6 +17,8 @@ export interface SimOptions {
   readonly faultMs?: number;
   readonly healedMs?: number;
   readonly plantedBugs?: readonly PlantedBug[];
+  /** Bugs planted in the production host loop (see planted-host.ts). */
+  readonly hostBugs?: readonly HostBug[];
   readonly trace?: boolean;
   /**
    * `mixed` (default) draws every fault kind at random; `leader-churn` strikes nearly every new leader
@@ -42,7 +45,8 @@ export interface SimResult {
 }
 
 /**
- * One deterministic simulation: a cluster of real cores on a virtual clock, clients issuing concurrent
+ * One deterministic simulation: a cluster of real cores driven by the production host loop
+ * (src/server/driver.ts) on a virtual clock, clients issuing concurrent
  * operations, a fault phase (lossy, slow, duplicating, reordering links; partitions of every shape; crashes
  * mid-write and restarts), then a healed phase in which every operation must complete (liveness).
  * Safety invariants are checked after every event; the history is returned for the linearizability check.
@@ -90,6 +94,7 @@ export function runSimulation(opts: SimOptions): SimResult {
         snapshotChunkSize: 256 + Math.floor(rng() * 4096),
         plantedBugs: opts.plantedBugs,
       },
+      hostBugs: opts.hostBugs,
       trace: log,
     });
     hosts.set(id, host);
