@@ -306,6 +306,7 @@ describe('an empty body with content-type application/json is no body', () => {
         { method: 'DELETE', target: '/view', expect: 400 },
         { method: 'POST', target: '/internal/replicate', expect: 400 },
         { method: 'POST', target: '/internal/sync', expect: 200 },
+        { method: 'GET', target: '/kvs/sync', expect: 200, headers: () => ({ 'x-qkv-from': self }) },
         ...commonRoutes,
         failRecover(base),
         { method: 'POST', target: '/admin/heal', expect: 200 },

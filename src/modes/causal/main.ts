@@ -8,6 +8,8 @@
  *   --peer-timeout-ms / QKV_CAUSAL_PEER_TIMEOUT_MS internal request timeout, default 500
  *   --fail-threshold / QKV_CAUSAL_FAIL_THRESHOLD   failed exchanges before a peer leaves the view, default 3
  *   --dependency-wait-ms / QKV_CAUSAL_DEP_WAIT_MS  wait for missing dependencies before a 503, default 500
+ *   --forward-to / FORWARD_TO           IP:PORT of a replica every client write is forwarded to (causal
+ *                                       metadata preserved, answer relayed); default none: writes are local
  *   --cluster-secret-file / QKV_CLUSTER_SECRET_FILE the cluster secret every replica shares (docs/security.md)
  *   --insecure / QKV_INSECURE=1                    run without a secret although listening beyond loopback
  *   --tls-cert, --tls-key, --tls-ca / QKV_TLS_CERT, QKV_TLS_KEY, QKV_TLS_CA  serve HTTPS; peers over https
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
       'peer-timeout-ms': { type: 'string' },
       'fail-threshold': { type: 'string' },
       'dependency-wait-ms': { type: 'string' },
+      'forward-to': { type: 'string' },
       'cluster-secret-file': { type: 'string' },
       insecure: { type: 'boolean' },
       'tls-cert': { type: 'string' },
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+  const forwardTo = values['forward-to'] ?? (env.FORWARD_TO || undefined);
   const handle = await startCausalReplica({
     socketAddress,
     view,
@@ -60,6 +64,7 @@ async function main(): Promise<void> {
     peerTimeoutMs: num(values['peer-timeout-ms'], env.QKV_CAUSAL_PEER_TIMEOUT_MS, 'peer timeout'),
     failThreshold: num(values['fail-threshold'], env.QKV_CAUSAL_FAIL_THRESHOLD, 'fail threshold'),
     dependencyWaitMs: num(values['dependency-wait-ms'], env.QKV_CAUSAL_DEP_WAIT_MS, 'dependency wait'),
+    forwardTo,
     logger: values.verbose ?? false,
     unsafeSkipDependencyCheck: env.NODE_ENV === 'test' && env.QKV_CAUSAL_SKIP_DEPS === '1',
     clusterSecretFile: values['cluster-secret-file'] ?? (env.QKV_CLUSTER_SECRET_FILE || undefined),

@@ -6,7 +6,7 @@ import { PeerAuth } from '../../net/peer-auth.js';
 import type { TlsFiles } from '../../net/tls-config.js';
 import { openPeerTls, type PeerTls } from '../common/peer-tls.js';
 import { leq, parseClock, type VectorClock } from './clock.js';
-import { peerRequest, View } from './peers.js';
+import { isSocketAddress, peerRequest, View, type PeerReply } from './peers.js';
 import { CausalState, parseWrite, type Write } from './state.js';
 
 export interface CausalTunables {
@@ -35,6 +35,12 @@ export interface CausalTunables {
   readonly insecure?: boolean;
   /** TLS: serve HTTPS and call peers over https (see ../common/peer-tls.ts). */
   readonly tls?: TlsFiles;
+  /**
+   * `IP:PORT` of a designated replica that handles every client write (PUT / DELETE /kvs): a replica
+   * receiving one forwards it there, causal metadata included, and relays the answer. The designated
+   * replica itself (and any replica when unset) handles writes locally. Reads stay local.
+   */
+  readonly forwardTo?: string;
 }
 
 export interface CausalReplicaOptions extends CausalTunables {
@@ -61,6 +67,8 @@ export class CausalReplica {
   readonly failThreshold: number;
   readonly dependencyWaitMs: number;
   readonly skipDeps: boolean;
+  /** The replica client writes are forwarded to, if any and not this one (see CausalTunables.forwardTo). */
+  readonly forwardTo: string | undefined;
   /** Identifies this process's lifetime: peers notice a restart (and its lost memory) when it changes. */
   readonly incarnation = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
   readonly counters = { broadcasts: 0, broadcastFailures: 0, syncs: 0, syncFailures: 0, dependency503: 0 };
@@ -83,6 +91,10 @@ export class CausalReplica {
     this.failThreshold = opts.failThreshold ?? 3;
     this.dependencyWaitMs = opts.dependencyWaitMs ?? 500;
     this.skipDeps = opts.unsafeSkipDependencyCheck ?? false;
+    if (opts.forwardTo !== undefined && !isSocketAddress(opts.forwardTo)) {
+      throw new Error(`invalid forward target: ${opts.forwardTo} (expected IP:PORT)`);
+    }
+    this.forwardTo = opts.forwardTo === undefined || opts.forwardTo === this.self ? undefined : opts.forwardTo;
   }
 
   /** Announces this replica to every known address and copies their stores; then serves. */
@@ -189,16 +201,32 @@ export class CausalReplica {
   }
 
   /** One signed internal request to a peer; undefined on a network error or timeout. */
-  private send(peer: string, method: 'POST' | 'PUT' | 'DELETE', path: string, body: unknown) {
+  private send(peer: string, method: 'POST' | 'PUT' | 'DELETE', path: string, body: unknown, timeoutMs?: number) {
     return peerRequest(
       this.self,
       peer,
       method,
       path,
       body,
-      this.peerTimeoutMs,
+      timeoutMs ?? this.peerTimeoutMs,
       (m, p, b) => this.auth.signHeaders(m, p, b),
       this.tls,
+    );
+  }
+
+  /**
+   * Sends a client write (`PUT` / `DELETE /kvs/<key>`, body with the client's causal metadata) to the
+   * forward target, signed and naming this replica; undefined when it cannot be reached. The target may
+   * wait for the write's dependencies, so the timeout covers that wait too.
+   */
+  forwardWrite(method: 'PUT' | 'DELETE', key: string, body: Record<string, unknown>): Promise<PeerReply | undefined> {
+    if (this.forwardTo === undefined) throw new Error('no forward target');
+    return this.send(
+      this.forwardTo,
+      method,
+      `/kvs/${encodeURIComponent(key)}`,
+      body,
+      this.peerTimeoutMs + this.dependencyWaitMs,
     );
   }
 

@@ -2,7 +2,7 @@
  * The HTTP face of a causal replica: the client API of the contract's causal section (`/kvs`, `/view`),
  * the common `/health`, `/status`, `/metrics`, `/admin/*`, and the internal replication endpoints.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   checkKey,
   checkPutBody,
@@ -24,6 +24,11 @@ import { parseWrite } from './state.js';
 const MAX_METADATA_ENTRIES = 1000;
 
 type KvsRequest = FastifyRequest<{ Params: { '*': string } }>;
+
+/** The original's route for the replicas' store exchange; a client's GET of the key `sync` still works. */
+const SYNC_ROUTE = '/kvs/sync';
+/** Forward-target answers a replica relays to its client (others become a 502). */
+const RELAYED = new Set([200, 201, 400, 404, 413, 503]);
 
 function bodyObject(body: unknown): Record<string, unknown> {
   if (body === undefined || body === null) return {};
@@ -79,12 +84,14 @@ export function buildCausalApp(
 
   // Peer credentials: the internal routes always; a view change sent by a replica (it names itself in
   // x-qkv-from) too. A client's PUT / DELETE /view stays open, as the contract has it.
+  // `GET /kvs/sync` (the store exchange under the original's route name) likewise when a replica asks.
   installPeerAuth(
     app,
     node.auth,
     (req, path) =>
       path.startsWith('/internal/') ||
-      (path === '/view' && req.method !== 'GET' && req.headers[FROM_HEADER] !== undefined),
+      (path === '/view' && req.method !== 'GET' && req.headers[FROM_HEADER] !== undefined) ||
+      (path === SYNC_ROUTE && req.method === 'GET' && req.headers[FROM_HEADER] !== undefined),
   );
 
   const clientGuard = (): void => {
@@ -106,11 +113,39 @@ export function buildCausalApp(
     clientGuard();
   };
 
+  /**
+   * With `--forward-to`, a client write goes to the designated replica, its causal metadata with it (moved
+   * from the header into the body if it came as a header), and the answer comes back unchanged. A write
+   * that was itself forwarded (it names its sender replica) is handled here, so writes never loop.
+   */
+  const forwarded = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    method: 'PUT' | 'DELETE',
+    key: string,
+    body: Record<string, unknown>,
+    deps: VectorClock,
+  ): Promise<boolean> => {
+    const target = node.forwardTo;
+    if (target === undefined || req.headers[FROM_HEADER] !== undefined) return false;
+    const out = node.blocked.has(target)
+      ? undefined
+      : await node.forwardWrite(method, key, { ...body, 'causal-metadata': deps });
+    if (out === undefined || !RELAYED.has(out.status) || out.body === null || typeof out.body !== 'object') {
+      throw unavailable('Forward target unreachable', { forward_to: target });
+    }
+    if (out.status === 503) reply.header('retry-after', '1');
+    await reply.code(out.status).send(out.body);
+    return true;
+  };
+
   app.put('/kvs/*', async (req: KvsRequest, reply) => {
     clientGuard();
     const key = keyOf(req);
     const body = checkPutBody(req.body, httpLimits);
     const deps = metadataOf(req, body);
+    if (await forwarded(req, reply, 'PUT', key, { value: body.value }, deps)) return reply;
+    if (req.headers[FROM_HEADER] !== undefined) internalGuard(req);
     await dependencies(deps);
     const created = node.state.get(key) === undefined;
     const w = node.state.localWrite(key, body.value, false);
@@ -120,9 +155,7 @@ export function buildCausalApp(
       .send({ result: created ? 'created' : 'replaced', 'causal-metadata': merge(deps, w.clock) });
   });
 
-  app.get('/kvs/*', async (req: KvsRequest, reply) => {
-    clientGuard();
-    const key = keyOf(req);
+  const getKey = async (req: FastifyRequest, reply: FastifyReply, key: string) => {
     const deps = metadataOf(req, bodyObject(req.body));
     await dependencies(deps);
     const w = node.state.latest(key);
@@ -131,12 +164,35 @@ export function buildCausalApp(
       return reply.code(404).send({ error: 'Key does not exist', 'causal-metadata': meta });
     }
     return { result: 'found', value: w.value, 'causal-metadata': meta };
+  };
+  app.get('/kvs/*', async (req: KvsRequest, reply) => {
+    clientGuard();
+    return getKey(req, reply, keyOf(req));
+  });
+  // The store exchange at the original's route: a replica (it names itself; with a cluster secret its
+  // request must carry a valid credential, see the policy above) gets this replica's clock and the writes
+  // it lacks — all of them without a body, those not covered by `{"vc": <its clock>}` with one. A client
+  // (no sender named) reads the key `sync` like any other.
+  app.get(SYNC_ROUTE, async (req: FastifyRequest, reply) => {
+    const from = req.headers[FROM_HEADER];
+    if (from === undefined) {
+      clientGuard();
+      return getKey(req, reply, 'sync');
+    }
+    internalGuard(req);
+    const body = bodyObject(req.body);
+    const vc = body.vc === undefined ? {} : parseClock(body.vc);
+    if (typeof vc === 'string') throw new HttpError(400, vc);
+    const peer = typeof from === 'string' && node.view.health(from) !== undefined ? from : undefined;
+    return node.syncReply(peer, vc, body.inc);
   });
 
   app.delete('/kvs/*', async (req: KvsRequest, reply) => {
     clientGuard();
     const key = keyOf(req);
     const deps = metadataOf(req, bodyObject(req.body));
+    if (await forwarded(req, reply, 'DELETE', key, {}, deps)) return reply;
+    if (req.headers[FROM_HEADER] !== undefined) internalGuard(req);
     await dependencies(deps);
     const cur = node.state.latest(key);
     if (cur === undefined || cur.deleted) {
@@ -224,6 +280,7 @@ export function buildCausalApp(
         last_ok_ms_ago: h === undefined || h.lastOk === 0 ? null : Date.now() - h.lastOk,
       };
     }),
+    forward_to: node.forwardTo ?? null,
     vector_clock: node.state.clock(),
     keys: node.state.liveKeyCount(),
     pending_writes: node.state.pendingCount(),
