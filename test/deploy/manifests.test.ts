@@ -22,6 +22,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { buildProgram } from '../../src/cli/program.js';
 import { ConfigError, idFromHostname, parseServeConfig } from '../../src/cli/config.js';
+import { isSocketAddress } from '../../src/modes/causal/peers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIST = path.join(ROOT, 'dist');
@@ -211,6 +212,25 @@ describe('deploy manifests', () => {
         modes.add(mode === 'raft' && env.QKV_APP === 'chat' ? 'chat' : mode);
         const known = mode === 'raft' ? serveSurface().env : new Set([...modeEnv(mode), ...serveSurface().env]);
         for (const k of Object.keys(env)) assert.ok(known.has(k) || CONTAINER_ONLY.has(k), `${f} ${name}: ${k}`);
+        // The addresses a node is given name services of the same file, on the ports they listen on.
+        const listens = (svc: string) => {
+          const e = (services[svc]?.environment ?? {}) as Record<string, string>;
+          return e.SOCKET_ADDRESS?.split(':')[1] ?? e.PORT;
+        };
+        const names = (list: string) =>
+          list.split(',').map((a) => {
+            const [host, port] = a.split(':') as [string, string];
+            assert.ok(host in services, `${f} ${name}: ${host} is not a service`);
+            assert.equal(listens(host), port, `${f} ${name}: ${host} listens on ${listens(host)}, not ${port}`);
+            return host;
+          });
+        if (mode === 'causal') {
+          assert.ok(isSocketAddress(env.SOCKET_ADDRESS), `${f} ${name}: SOCKET_ADDRESS`);
+          assert.ok(names(env.VIEW ?? '').includes(name), `${f} ${name}: the view includes the replica itself`);
+        }
+        if (mode === 'eventual') assert.ok(!names(env.PEERS ?? '').includes(name));
+        if (mode === 'quorum' && env.ROLE === 'leader') assert.equal(names(env.FOLLOWERS ?? '').length, 5);
+        if (mode === 'quorum' && env.ROLE === 'follower') assert.deepEqual(names(env.LEADER ?? ''), ['leader']);
         if (mode === 'raft') {
           const cfg = parseServeConfig({}, env).node;
           assert.deepEqual([...cfg.peers.keys()].sort(), [1, 2, 3], `${f} ${name}`);
