@@ -286,14 +286,19 @@ export class Dashboard {
   }
 
   /** Partition or heal `target` through the nodes' failure-simulation admin routes. */
-  async partition(target: string, heal: boolean): Promise<string> {
+  async partition(target: string, heal: boolean, authorization?: string): Promise<string> {
     const summary = await this.gather();
     const nodes = (summary.nodes as NodeSummary[]).filter((n) => n.ok || n.url === target);
     const post = async (url: string, path: string, body: unknown): Promise<void> => {
       const text = JSON.stringify(body ?? {});
       const res = await this.fetch(`${url}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(this.opts.sign?.('POST', path, text) ?? {}) },
+        headers: {
+          'content-type': 'application/json',
+          // With client auth on, the admin routes want the (root) credential the request came with.
+          ...(authorization === undefined ? {} : { authorization }),
+          ...(this.opts.sign?.('POST', path, text) ?? {}),
+        },
         body: text,
         signal: AbortSignal.timeout(3000),
       });
@@ -307,7 +312,14 @@ export class Dashboard {
       const tid = idOf(t);
       const others = nodes.filter((n) => n.url !== target);
       await Promise.all([
-        post(target, '/admin/faults', { drop: heal ? [] : others.map(idOf).filter(Number.isInteger) }),
+        post(target, '/admin/faults', {
+          drop: heal
+            ? []
+            : others
+                .map(idOf)
+                .filter(Number.isInteger)
+                .sort((a, b) => a - b),
+        }),
         ...others.map((n) => post(n.url, '/admin/faults', { drop: heal ? [] : [tid] })),
       ]);
     } else if (mode === 'causal') {
@@ -451,7 +463,7 @@ export function registerDashboard(app: FastifyInstance, opts: DashboardOptions):
       const { action, node } = req.body;
       const target = originOf(node);
       if (action === 'partition' || action === 'heal') {
-        return { result: await d.partition(target, action === 'heal') };
+        return { result: await d.partition(target, action === 'heal', req.headers.authorization) };
       }
       return { result: await supervisorAction(action, target) };
     },

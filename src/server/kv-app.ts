@@ -8,6 +8,7 @@ import type { RaftApp } from './app.js';
 import { registerKvRoutes } from './routes.js';
 import { WatchHub } from './watch.js';
 import { AuthGate } from './kv-auth.js';
+import type { RaftHost } from './driver.js';
 
 export const kvApp: RaftApp<ApplyResult, LogCommand> = {
   name: 'kv',
@@ -23,6 +24,7 @@ export const kvApp: RaftApp<ApplyResult, LogCommand> = {
     kv.observe(history);
     const hub = new WatchHub(history, kv);
     let gate: AuthGate | undefined;
+    let host: RaftHost<ApplyResult, LogCommand> | undefined;
     return {
       sm: kv,
       applied: snap.metadata.index,
@@ -30,9 +32,14 @@ export const kvApp: RaftApp<ApplyResult, LogCommand> = {
         const parseLimits = { ...DEFAULT_PARSE_LIMITS, ...ctx.limits };
         registerKvRoutes(app, { ...ctx, kv, parseLimits, watch: { history, hub } });
         gate = new AuthGate(kv, ctx.host, { trustForwardedUser: false });
+        host = ctx.host;
       },
       async checkAdmin(req) {
-        // With auth on, the dashboard's node controls are root's, like /admin/*.
+        // With auth on, the dashboard's node controls are root's, like /admin/*. A follower that has not
+        // applied what it knows committed (auth turned on a moment ago) catches up before it decides.
+        if (gate?.enabled !== true && host !== undefined) {
+          await host.waitApplied(host.commitIndex(), 1000).catch(() => undefined);
+        }
         if (gate?.enabled === true) await gate.check(req, (auth, user) => auth.isRoot(user));
       },
       status: () => ({
