@@ -56,6 +56,8 @@ export function Chart(p: ChartProps) {
             stroke: COLORS[i % COLORS.length],
             width: 1.5,
             spanGaps: false,
+            // Isolated seconds (an operation now and then) show as dots.
+            points: { show: true, size: 3 },
             ...(m.dash === undefined ? {} : { dash: m.dash }),
           })),
         ),
