@@ -10,6 +10,14 @@ import { pathAndQueryOf, type SignHeaders } from '../../net/peer-auth.js';
 
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
 
+/** The reason a request is aborted when its time is up. */
+class PeerTimeout extends Error {
+  constructor() {
+    super('timed out');
+    this.name = 'TimeoutError';
+  }
+}
+
 /** A peer could not be reached, did not answer in time, or answered with something that is not JSON. */
 export class PeerError extends Error {
   constructor(
@@ -38,6 +46,11 @@ export async function requestJson<T = unknown>(
 ): Promise<PeerResponse<T>> {
   let status: number;
   let text: string;
+  // An abort timer cleared as soon as the answer is read: AbortSignal.timeout's timer would stay armed for
+  // the whole timeout and fire (building a DOMException) after every request, a measurable share of a
+  // quorum leader's CPU at thousands of replication requests a second.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new PeerTimeout()), timeoutMs);
   try {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = payload === undefined ? {} : { 'content-type': 'application/json' };
@@ -46,13 +59,15 @@ export async function requestJson<T = unknown>(
       method,
       headers,
       body: payload,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: abort.signal,
       dispatcher,
     });
     status = res.statusCode;
     text = await res.body.text();
   } catch (err) {
     throw new PeerError(url, describe(err));
+  } finally {
+    clearTimeout(timer);
   }
   if (text.length === 0) return { status, body: undefined as T };
   try {
