@@ -131,13 +131,15 @@ export function quorumState(ctx: Pick<AdminContext, 'id' | 'host'>): { quorum: b
 }
 
 /** Ready = serving, in touch with a quorum, and this node has applied every entry it knows committed. */
-export function readiness(ctx: Pick<AdminContext, 'id' | 'host' | 'availability'>): {
+export function readiness(ctx: Pick<AdminContext, 'id' | 'host' | 'availability' | 'storageStats'>): {
   ready: boolean;
   reason?: string;
 } {
   const state = ctx.availability.state;
   if (state === 'failed') return { ready: false, reason: 'Node is failed' };
   if (state === 'recovering') return { ready: false, reason: 'Node is recovering' };
+  const full = diskFull(ctx);
+  if (full !== undefined) return { ready: false, reason: full.reason };
   const q = quorumState(ctx);
   if (!q.quorum) return { ready: false, reason: q.reason ?? 'No quorum' };
   const commit = ctx.host.status().commit;
@@ -147,6 +149,14 @@ export function readiness(ctx: Pick<AdminContext, 'id' | 'host' | 'availability'
   return { ready: true };
 }
 
+/** Set while the node's disk is full: its log writes wait for room, so it acknowledges nothing new. */
+function diskFull(ctx: Pick<AdminContext, 'storageStats'>): { since: string; reason: string } | undefined {
+  const full = ctx.storageStats()?.diskFull as { since: number; error: string } | null | undefined;
+  if (full === null || full === undefined) return undefined;
+  const since = new Date(full.since).toISOString();
+  return { since, reason: `Disk full since ${since}: log writes wait for room (${full.error})` };
+}
+
 export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): void {
   const { host } = ctx;
 
@@ -154,6 +164,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   // as before); `quorum` says whether it is in touch with a majority, `status` is then healthy or degraded.
   app.get('/health', (_req, reply) => {
     const q = quorumState(ctx);
+    const full = diskFull(ctx);
     const body = {
       node_id: ctx.id,
       mode: 'raft',
@@ -161,6 +172,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       leader: host.leader || null,
       quorum: q.quorum,
       ...(q.quorum ? {} : { reason: q.reason }),
+      ...(full === undefined ? {} : { disk_full: true, reason: full.reason }),
     };
     const state = ctx.availability.state;
     if (state !== 'serving') {
@@ -169,7 +181,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
         .code(503)
         .send({ error: state === 'failed' ? 'Node is failed' : 'Node is recovering', status: state, ...body });
     }
-    return reply.send({ status: q.quorum ? 'healthy' : 'degraded', ...body });
+    return reply.send({ status: q.quorum && full === undefined ? 'healthy' : 'degraded', ...body });
   });
   methodNotAllowed(app, '/health', ['GET']);
 

@@ -21,7 +21,7 @@ import {
 } from './records.js';
 import { LogTail } from './tail.js';
 import type { RaftStorage, StorageUpdate } from './types.js';
-import { Wal, scanWal, type LogPoint, type Logger, type WalStats } from './wal.js';
+import { Wal, scanWal, type LogPoint, type Logger, type WalStall, type WalStats } from './wal.js';
 import { loadSnapshots, pruneSnapshots } from './recovery.js';
 import { writeSnapshotFile } from './snapfile.js';
 
@@ -37,6 +37,8 @@ export interface DiskStorageOptions {
 }
 
 export interface DiskStorageStats extends WalStats {
+  /** Set while the disk is full and writes wait for room (see Wal). */
+  readonly diskFull: WalStall | null;
   readonly segments: number;
   readonly firstIndex: number;
   readonly lastIndex: number;
@@ -217,6 +219,7 @@ export class DiskStorage implements RaftStorage {
   stats(): DiskStorageStats {
     return {
       ...this.wal.stats,
+      diskFull: this.wal.stalled,
       segments: this.wal.segmentNames.length,
       firstIndex: this.tail.firstIndex(),
       lastIndex: this.tail.lastIndex(),

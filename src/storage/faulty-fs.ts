@@ -36,6 +36,14 @@ class MemFile implements StorageFile {
 
   async write(data: Uint8Array, position: number): Promise<void> {
     this.fs.live();
+    const room = this.fs.room();
+    const growth = Math.max(0, position + data.length - this.inode.size);
+    if (growth > room) {
+      // A full disk: the part that fits is written, then the write fails (as a short write would).
+      const fits = Math.max(0, this.inode.size - position) + room;
+      if (fits > 0) this.put(data.subarray(0, fits), position);
+      throw errno('ENOSPC', 'no space left on device');
+    }
     this.put(data, position);
     // O_DSYNC: the write is durable when it returns, as if an fdatasync followed it.
     if (this.syncsWrites) await this.datasync();
@@ -86,6 +94,16 @@ export class FaultyFileSystem implements FileSystem {
   syncs = 0;
   /** When set, the next fdatasync calls fail with EIO while this is > 0 (decremented per failure). */
   failNextSyncs = 0;
+  /** Total bytes the files may hold (a small disk); writes beyond it fail with ENOSPC. */
+  capacity = Number.POSITIVE_INFINITY;
+
+  /** Bytes that can still be written before the disk is full. */
+  room(): number {
+    if (this.capacity === Number.POSITIVE_INFINITY) return this.capacity;
+    let used = 0;
+    for (const n of this.files.values()) used += n.size;
+    return Math.max(0, this.capacity - used);
+  }
 
   /** Throws if this instance was crashed. */
   live(): void {

@@ -36,7 +36,24 @@ export interface WalStats {
   /** Zero-filled extensions of the active segment, and their bytes. */
   preallocations: number;
   preallocatedBytes: number;
+  /** Writes that found the disk full (ENOSPC, EDQUOT) and were retried later. */
+  noSpaceRetries: number;
 }
+
+/** While the disk is full: since when (ms since the epoch) and the error of the last attempt. */
+export interface WalStall {
+  readonly since: number;
+  readonly error: string;
+}
+
+/** A write that failed because the disk (or the quota) is full: retried once there is room again. */
+export function isNoSpace(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Retries of a write that found the disk full: from 50 ms, doubling, at most this long apart. */
+const MAX_RETRY_MS = 1000;
 
 interface RecordsItem {
   readonly kind: 'records';
@@ -75,8 +92,12 @@ const MIN_PREALLOCATION = 64 * 1024;
  * The append side. Records are encoded synchronously by `append` (so the order of calls is the order in
  * the log) and queued; one flusher writes everything queued so far with a single write and a single
  * fdatasync, resolves those appends, and starts again with what arrived meanwhile (group commit).
- * Tasks (snapshot files) run in queue order between batches. Any I/O error is fatal: the WAL refuses all
- * further work, since memory and disk may then disagree.
+ * Tasks (snapshot files) run in queue order between batches. A full disk (ENOSPC, EDQUOT) stalls the
+ * queue: the failed batch or task stays at its front and is tried again, with backoff, at the same file
+ * offset (so whatever part of it did reach the file is overwritten); nothing behind it is written and no
+ * append resolves meanwhile, so the node acknowledges nothing it has not made durable, and it goes on by
+ * itself once there is room. Any other I/O error is fatal: the WAL refuses all further work, since memory
+ * and disk may then disagree.
  *
  * Preallocation runs beside the flusher: when less than half an extension is left ahead of the write
  * position, zeros are written (durably) after the zero-filled end. A batch never writes into a region
@@ -104,7 +125,12 @@ export class Wal {
     segmentsDeleted: 0,
     preallocations: 0,
     preallocatedBytes: 0,
+    noSpaceRetries: 0,
   };
+  /** Set while the disk is full: the front of the queue waits for room, nothing after it is written. */
+  private stall: WalStall | null = null;
+  private retryMs = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
   /** End of the zero-filled (or written) part of the active segment: writes below it change no metadata. */
   private zeroedEnd: number;
   /** The zero-filling in progress on the active segment, if any. */
@@ -222,7 +248,12 @@ export class Wal {
   }
 
   private kick(): void {
-    if (!this.running) void this.flush();
+    if (!this.running && this.retryTimer === null) void this.flush();
+  }
+
+  /** Set while a write waits for room on a full disk. */
+  get stalled(): WalStall | null {
+    return this.stall;
   }
 
   /** Takes the next queued item (the queue is consumed from `head` to avoid O(n) shifts). */
@@ -289,8 +320,17 @@ export class Wal {
         }
         batch = [];
       }
+      if (this.stall !== null) {
+        this.options.log?.(`wal: the disk has room again; writes resumed after ${Date.now() - this.stall.since} ms`);
+        this.stall = null;
+        this.retryMs = 0;
+      }
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
+      if (isNoSpace(err) && !this.closed) {
+        this.waitForRoom(batch, err);
+        return;
+      }
       this.failure = err;
       for (const it of batch) it.reject(err);
       while (this.head < this.queue.length) this.take().reject(err);
@@ -298,6 +338,22 @@ export class Wal {
       this.running = false;
       for (const f of this.idle.splice(0)) f();
     }
+  }
+
+  /** Puts `batch` back at the front of the queue and tries again later (the disk is full). */
+  private waitForRoom(batch: Item[], err: Error): void {
+    this.queue = [...batch, ...this.queue.slice(this.head)];
+    this.head = 0;
+    this.stats.noSpaceRetries++;
+    if (this.stall === null) {
+      this.stall = { since: Date.now(), error: err.message };
+      this.options.log?.(`wal: the disk is full (${err.message}); writes wait and are retried until there is room`);
+    } else this.stall = { since: this.stall.since, error: err.message };
+    this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs === 0 ? 50 : this.retryMs * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.kick();
+    }, this.retryMs);
   }
 
   /** Starts zero-filling ahead of the write position when less than half an extension is left. */
@@ -334,7 +390,18 @@ export class Wal {
   private async roll(): Promise<void> {
     if (this.extending) await this.extending;
     const seq = this.segments[this.segments.length - 1].seq + 1;
-    const { file, meta, size } = await Wal.newSegment(this.fs, this.dir, seq, this.durableChain, this.durablePoint);
+    let created: Awaited<ReturnType<typeof Wal.newSegment>>;
+    try {
+      created = await Wal.newSegment(this.fs, this.dir, seq, this.durableChain, this.durablePoint);
+    } catch (e) {
+      // A segment that could not be created whole is removed, so that the retry can create it again.
+      if (isNoSpace(e))
+        await this.fs
+          .unlink(join(this.dir, segmentFileName(seq, this.durablePoint.lastIndex + 1)))
+          .catch(() => undefined);
+      throw e;
+    }
+    const { file, meta, size } = created;
     const old = this.active;
     this.active = file;
     this.activeSize = size;
@@ -374,6 +441,13 @@ export class Wal {
     if (this.closed) return;
     while (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
     this.closed = true;
+    if (this.retryTimer !== null) {
+      // Closed while waiting for room: what was not written is not durable, and is refused.
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      const err = new Error(`storage closed while the disk was full (${this.stall?.error ?? 'no space'})`);
+      while (this.head < this.queue.length) this.take().reject(err);
+    }
     if (this.extending) await this.extending;
     await this.active.close();
   }
