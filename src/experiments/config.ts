@@ -28,6 +28,10 @@ export interface ExperimentConfig {
   readonly failoverClients: number;
   readonly failoverKillAtMs: number;
   readonly failoverWatchMs: number;
+  /** (e) raft node count: cluster sizes, client counts, and the measured time of each point (shorter). */
+  readonly nodeCounts: readonly number[];
+  readonly nodeCountClients: readonly number[];
+  readonly nodeCountPointMs: number;
 }
 
 export const FULL: ExperimentConfig = {
@@ -50,6 +54,9 @@ export const FULL: ExperimentConfig = {
   failoverClients: 8,
   failoverKillAtMs: 1000,
   failoverWatchMs: 4000,
+  nodeCounts: [3, 5, 7],
+  nodeCountClients: [1, 64],
+  nodeCountPointMs: 3000,
 };
 
 export const QUICK: ExperimentConfig = {
@@ -72,4 +79,7 @@ export const QUICK: ExperimentConfig = {
   failoverClients: 4,
   failoverKillAtMs: 500,
   failoverWatchMs: 3000,
+  nodeCounts: [3, 5],
+  nodeCountClients: [1, 4],
+  nodeCountPointMs: 500,
 };

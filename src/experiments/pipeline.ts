@@ -1,10 +1,10 @@
 /** Runs the experiments in order and writes results/*.json, results/report.html and results/SUMMARY.md. */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExperimentConfig } from './config.js';
 import { renderHtml, renderSummary, type ExperimentResults } from './report.js';
-import { quorumSweep, raftFailover, raftScale, strategies, type Log } from './run.js';
+import { quorumSweep, raftFailover, raftNodeCount, raftScale, strategies, type Log } from './run.js';
 import type { ExperimentMeta } from './report.js';
 
 export interface PipelineOutput {
@@ -25,6 +25,8 @@ export async function runPipeline(cfg: ExperimentConfig, outDir: string, log: Lo
   const scale = await raftScale(cfg, log);
   log('(d) raft, leader kill');
   const failover = await raftFailover(cfg, log);
+  log(`(e) raft, ${cfg.nodeCounts.join('/')} nodes`);
+  const nodeCount = await raftNodeCount(cfg, log);
   const finished = new Date();
   const results: ExperimentResults = {
     meta: {
@@ -44,6 +46,7 @@ export async function runPipeline(cfg: ExperimentConfig, outDir: string, log: Lo
     strategies: strat,
     scale,
     failover,
+    nodeCount,
   };
   const files: [string, string][] = [
     ['meta.json', JSON.stringify(results.meta, null, 2)],
@@ -51,6 +54,7 @@ export async function runPipeline(cfg: ExperimentConfig, outDir: string, log: Lo
     ['strategies.json', JSON.stringify(strat, null, 2)],
     ['raft-scale.json', JSON.stringify(scale, null, 2)],
     ['raft-failover.json', JSON.stringify(failover, null, 2)],
+    ['raft-node-count.json', JSON.stringify(nodeCount, null, 2)],
     ['report.html', renderHtml(results)],
     ['SUMMARY.md', renderSummary(results)],
   ];
@@ -68,6 +72,10 @@ export function renderExisting(outDir: string): ExperimentResults {
     strategies: read<ExperimentResults['strategies']>('strategies.json'),
     scale: read<ExperimentResults['scale']>('raft-scale.json'),
     failover: read<ExperimentResults['failover']>('raft-failover.json'),
+    // Absent in runs made before the node-count experiment existed.
+    nodeCount: existsSync(path.join(outDir, 'raft-node-count.json'))
+      ? read<NonNullable<ExperimentResults['nodeCount']>>('raft-node-count.json')
+      : undefined,
   };
   writeFileSync(path.join(outDir, 'report.html'), renderHtml(results));
   writeFileSync(path.join(outDir, 'SUMMARY.md'), renderSummary(results));

@@ -1,6 +1,6 @@
 /** The experiment report: results/report.html (inline SVG charts) and results/SUMMARY.md, from the raw results. */
 import type { ExperimentConfig } from './config.js';
-import type { FailoverTrial, QuorumPoint, ScalePoint, StrategyPoint } from './run.js';
+import type { FailoverTrial, NodeCountPoint, QuorumPoint, ScalePoint, StrategyPoint } from './run.js';
 import { barChart, escapeXml, lineChart, type Series } from './svg.js';
 import { median } from '../bench/histogram.js';
 
@@ -25,6 +25,8 @@ export interface ExperimentResults {
   readonly strategies: { readonly points: readonly StrategyPoint[]; readonly skipped: readonly string[] };
   readonly scale: readonly ScalePoint[];
   readonly failover: readonly FailoverTrial[];
+  /** (e) Absent in runs made before it existed. */
+  readonly nodeCount?: readonly NodeCountPoint[];
 }
 
 const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -137,6 +139,66 @@ function failoverChart(r: ExperimentResults): string {
   });
 }
 
+/** One series per (operation, client count) of the node-count experiment, y from `f`. */
+function nodeCountSeries(pts: readonly NodeCountPoint[], f: (p: NodeCountPoint) => number | undefined): Series[] {
+  const keys = [...new Set(pts.map((p) => `${p.op}|${p.clients}`))];
+  return keys.map((k) => {
+    const [op, clients] = k.split('|') as [string, string];
+    const mine = pts.filter((p) => p.op === op && String(p.clients) === clients);
+    return {
+      name: `${op === 'get' ? 'linearizable get' : 'put'}, ${clients} client${clients === '1' ? '' : 's'}`,
+      points: mine.map((p) => [p.nodes, f(p) ?? Number.NaN] as const),
+    };
+  });
+}
+
+/** The latency summary of the operation a node-count point measured. */
+const opLatency = (p: NodeCountPoint) => (p.op === 'put' ? p.put : p.get);
+
+function nodeCountCharts(pts: readonly NodeCountPoint[]): string[] {
+  const xs = [...new Set(pts.map((p) => p.nodes))].sort((a, b) => a - b);
+  const hasCpu = pts.some((p) => p.leaderCpuMsPerOp !== undefined);
+  return [
+    lineChart({
+      title: 'Raft: throughput vs cluster size',
+      xLabel: 'nodes',
+      yLabel: 'ops/s (log)',
+      yLog: true,
+      xTicks: xs,
+      series: nodeCountSeries(pts, (p) => p.throughput),
+    }),
+    lineChart({
+      title: 'Raft: median latency vs cluster size',
+      xLabel: 'nodes',
+      yLabel: 'p50 ms (log)',
+      yLog: true,
+      xTicks: xs,
+      series: nodeCountSeries(pts, (p) => opLatency(p).p50Ms),
+    }),
+    lineChart({
+      title: 'Raft: p99 latency vs cluster size',
+      xLabel: 'nodes',
+      yLabel: 'p99 ms (log)',
+      yLog: true,
+      xTicks: xs,
+      series: nodeCountSeries(pts, (p) => opLatency(p).p99Ms),
+    }),
+    ...(hasCpu
+      ? [
+          lineChart({
+            title: 'Raft: leader CPU per operation vs cluster size',
+            xLabel: 'nodes',
+            yLabel: 'leader CPU ms per op',
+            xTicks: xs,
+            series: nodeCountSeries(pts, (p) => p.leaderCpuMsPerOp),
+          }),
+        ]
+      : []),
+  ];
+}
+
+const cpuMs = (v: number | undefined): string => (v === undefined ? 'n/a' : v.toFixed(3));
+
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const th = head.map((h) => `<th>${escapeXml(h)}</th>`).join('');
   const tr = rows.map((r) => `<tr>${r.map((c) => `<td>${escapeXml(c)}</td>`).join('')}</tr>`).join('\n');
@@ -221,7 +283,26 @@ export function renderHtml(r: ExperimentResults): string {
         String(t.failedWrites),
       ]),
     ),
-    `<p class="meta">Raw data: quorum-write-quorum.json, strategies.json, raft-scale.json, raft-failover.json, meta.json next to this file.</p>`,
+    ...(r.nodeCount === undefined || r.nodeCount.length === 0
+      ? []
+      : [
+          `<h2>(e) Raft as the cluster grows</h2>`,
+          `<p>${c.nodeCounts.join(', ')} nodes (disk storage), each point ${c.nodeCountPointMs / 1000} s measured after a short warm-up: puts only (sent to the leader), then linearizable gets only (spread over every node: a follower asks the leader for a read index, and every read index costs the leader a heartbeat round to a majority). Leader CPU per op: the leader process's user + system CPU time during the point over the operations acknowledged; cluster CPU: the same for every node process together. The load generator shares the CPUs.</p>`,
+          ...nodeCountCharts(r.nodeCount),
+          table(
+            ['nodes, op, clients', 'ops/s', 'p50 ms', 'p99 ms', 'leader CPU ms/op', 'cluster CPU ms/op', 'errors'],
+            r.nodeCount.map((p) => [
+              p.label,
+              p.throughput.toFixed(0),
+              ms(opLatency(p).p50Ms),
+              ms(opLatency(p).p99Ms),
+              cpuMs(p.leaderCpuMsPerOp),
+              cpuMs(p.clusterCpuMsPerOp),
+              String(p.errors),
+            ]),
+          ),
+        ]),
+    `<p class="meta">Raw data: quorum-write-quorum.json, strategies.json, raft-scale.json, raft-failover.json${r.nodeCount === undefined ? '' : ', raft-node-count.json'}, meta.json next to this file.</p>`,
   ];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>quorumkv experiments</title>
@@ -277,6 +358,21 @@ export function renderSummary(r: ExperimentResults): string {
     '',
     `Write unavailability (kill → first acknowledged new write) over ${r.failover.length} trial(s): ${r.failover.map((t) => (t.unavailableMs === undefined ? 'none in window' : `${t.unavailableMs.toFixed(0)} ms`)).join(', ')}; median ${failoverMedian(r)?.toFixed(0) ?? 'n/a'} ms.`,
     '',
+    ...(r.nodeCount === undefined || r.nodeCount.length === 0
+      ? []
+      : [
+          '## (e) Raft as the cluster grows',
+          '',
+          'Puts only (to the leader), then linearizable gets only (spread over every node).',
+          '',
+          '| nodes | op | clients | ops/s | p50 / p99 ms | leader CPU ms/op | cluster CPU ms/op |',
+          '|---|---|---|---|---|---|---|',
+          ...r.nodeCount.map(
+            (p) =>
+              `| ${p.nodes} | ${p.op} | ${p.clients} | ${p.throughput.toFixed(0)} | ${ms(opLatency(p).p50Ms)} / ${ms(opLatency(p).p99Ms)} | ${cpuMs(p.leaderCpuMsPerOp)} | ${cpuMs(p.clusterCpuMsPerOp)} |`,
+          ),
+          '',
+        ]),
   ];
   return lines.join('\n');
 }

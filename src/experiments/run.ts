@@ -2,6 +2,7 @@
  * The four experiments of `npm run experiments`, each a function that starts the clusters it needs, drives
  * them with the load generator and returns its raw results (written to results/*.json by main.ts).
  */
+import { readFileSync } from 'node:fs';
 import type { LatencySummary } from '../bench/histogram.js';
 import { runLoad, type LoadResult, type OpEvent } from '../bench/loadgen.js';
 import type { RaftConsistency, Target } from '../bench/adapters.js';
@@ -222,4 +223,86 @@ export async function raftFailover(cfg: ExperimentConfig, log: Log): Promise<Fai
     }
     return trials;
   });
+}
+
+export interface NodeCountPoint extends Point {
+  readonly nodes: number;
+  readonly clients: number;
+  /** Puts only (to the leader) or linearizable gets only (spread over every node). */
+  readonly op: 'put' | 'get';
+  /** CPU time of the leader process per successful operation, ms (undefined without /proc). */
+  readonly leaderCpuMsPerOp?: number;
+  /** CPU time of every node process together per successful operation, ms. */
+  readonly clusterCpuMsPerOp?: number;
+}
+
+/** User + system CPU time of a process in ms, from /proc/<pid>/stat; undefined when it cannot be read. */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at ") "; utime and stime are 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_S : undefined;
+  } catch {
+    return undefined;
+  }
+}
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat times (100 on every common configuration). */
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * (e) Raft with more nodes: 3, 5, 7, ... nodes; for each, puts only and linearizable gets only (spread over
+ * every node, so followers ask the leader for a read index) at each client count. Records throughput,
+ * latency and the CPU time the leader and the whole cluster spend per operation.
+ */
+export async function raftNodeCount(cfg: ExperimentConfig, log: Log): Promise<NodeCountPoint[]> {
+  const out: NodeCountPoint[] = [];
+  for (const n of cfg.nodeCounts) {
+    await withCluster({ mode: 'raft', size: n }, async (c) => {
+      const raft = c.raft;
+      if (raft === undefined) throw new Error('raft cluster without its harness');
+      const t = target(c, 'linearizable');
+      const base = { target: t, keys: cfg.keys, valueSize: cfg.valueSize };
+      // The keys the gets read exist (written here, unmeasured).
+      await runLoad({ ...base, clients: 8, putRatio: 1, durationMs: cfg.warmupMs, seed: 400 + n });
+      for (const op of ['put', 'get'] as const) {
+        for (const clients of cfg.nodeCountClients) {
+          const putRatio = op === 'put' ? 1 : 0;
+          const seed = 500 + n * 10 + clients;
+          await runLoad({ ...base, clients, putRatio, durationMs: cfg.warmupMs / 2, seed, keyPrefix: 'warm' });
+          const leader = await raft.waitLeader(15_000);
+          const pids = raft.ids.map((id) => raft.pid(id));
+          const before = pids.map(processCpuMs);
+          const run = await runLoad({ ...base, clients, putRatio, durationMs: cfg.nodeCountPointMs, seed });
+          const after = pids.map(processCpuMs);
+          const used = (i: number): number | undefined => {
+            const a = after[i];
+            const b = before[i];
+            return a === undefined || b === undefined ? undefined : a - b;
+          };
+          const leaderIdx = raft.ids.indexOf(leader);
+          const leaderMs = used(leaderIdx);
+          const all = pids.map((_, i) => used(i));
+          const clusterMs = all.every((x) => x !== undefined) ? all.reduce((s, x) => s + (x ?? 0), 0) : undefined;
+          const ops = Math.max(1, run.ops);
+          const p: NodeCountPoint = {
+            ...point(`${n} nodes, ${op}, ${clients} client${clients === 1 ? '' : 's'}`, run),
+            nodes: n,
+            clients,
+            op,
+            leaderCpuMsPerOp: leaderMs === undefined ? undefined : leaderMs / ops,
+            clusterCpuMsPerOp: clusterMs === undefined ? undefined : clusterMs / ops,
+          };
+          const h = op === 'put' ? p.put : p.get;
+          log(
+            `  (e) ${p.label}: ${p.throughput.toFixed(0)} ops/s, p50/p99 ${h.p50Ms.toFixed(2)}/${h.p99Ms.toFixed(2)} ms, leader CPU ${p.leaderCpuMsPerOp?.toFixed(3) ?? 'n/a'} ms/op, cluster CPU ${p.clusterCpuMsPerOp?.toFixed(3) ?? 'n/a'} ms/op, errors ${p.errors}`,
+          );
+          out.push(p);
+        }
+      }
+    });
+  }
+  return out;
 }

@@ -26,7 +26,7 @@ function plausible(p: Point, what: string): void {
 
 test(
   'the experiment pipeline runs on the quick configuration and writes a plausible report',
-  { timeout: 150_000 },
+  { timeout: 240_000 },
   async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'qkv-exp-test-'));
     try {
@@ -62,13 +62,34 @@ test(
         assert.ok(t.okWrites > 0);
       }
 
+      // (e) one point per (nodes, op, clients), each with its own operation measured and the CPU it cost.
+      const nc = results.nodeCount ?? [];
+      assert.equal(nc.length, QUICK.nodeCounts.length * 2 * QUICK.nodeCountClients.length);
+      assert.deepEqual([...new Set(nc.map((p) => p.nodes))], [...QUICK.nodeCounts]);
+      for (const p of nc) {
+        const h = p.op === 'put' ? p.put : p.get;
+        const other = p.op === 'put' ? p.get : p.put;
+        assert.ok(p.throughput > 0 && h.count > 0 && h.p50Ms > 0 && h.p99Ms >= h.p50Ms, p.label);
+        assert.equal(other.count, 0, `${p.label}: only ${p.op}s`);
+        assert.equal(p.errors, 0, p.label);
+        if (p.leaderCpuMsPerOp !== undefined) {
+          assert.ok(p.leaderCpuMsPerOp >= 0 && (p.clusterCpuMsPerOp ?? 0) >= p.leaderCpuMsPerOp, p.label);
+        }
+      }
+
       const html = readFileSync(path.join(dir, 'report.html'), 'utf8');
       assert.match(html, /^<!doctype html>/);
       assert.ok((html.match(/<svg /g) ?? []).length >= 8, 'expected the eight charts');
       assert.doesNotMatch(html, /NaN|undefined|Infinity/);
       assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'report must be self-contained');
       const summary = readFileSync(path.join(dir, 'SUMMARY.md'), 'utf8');
-      for (const h of ['(a) Quorum mode', '(b) Strategies', '(c) Raft', '(d) Raft leader kill'])
+      for (const h of [
+        '(a) Quorum mode',
+        '(b) Strategies',
+        '(c) Raft',
+        '(d) Raft leader kill',
+        '(e) Raft as the cluster',
+      ])
         assert.ok(summary.includes(h), h);
       const raw = JSON.parse(readFileSync(path.join(dir, 'strategies.json'), 'utf8')) as { points: unknown[] };
       assert.equal(raw.points.length, results.strategies.points.length);
