@@ -171,21 +171,25 @@ describe('nodes on separate hosts (network namespaces)', { skip }, () => {
     agent = tlsAgent({ ca });
     const peers = IDS.map((id) => `${id}=${ip(id)}:7000`).join(',');
     const peerHttp = IDS.map((id) => `${id}=${ip(id)}:8080`).join(',');
+    // Configured as the Kubernetes StatefulSet configures its pods (deploy/k8s): environment variables, the
+    // id from the host name's ordinal, HTTP and the peer transport listening on every address.
     for (const id of IDS) {
-      const args = [
-        'netns', 'exec', ns(id), process.execPath, MAIN, 'serve',
-        '--id', String(id),
-        '--peers', peers,
-        '--peer-http', peerHttp,
-        '--http', `${ip(id)}:8080`,
-        '--data-dir', path.join(dir, `node-${id}`),
-        '--cluster-secret-file', path.join(dir, 'cluster.secret'),
-        '--tls-cert', path.join(dir, 'tls', `node-${id}.pem`),
-        '--tls-key', path.join(dir, 'tls', `node-${id}-key.pem`),
-        '--tls-ca', path.join(dir, 'tls', 'ca.pem'),
-        '--request-timeout-ms', '1500',
-      ]; // prettier-ignore
-      const p = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const env = {
+        ...process.env,
+        HOSTNAME: `quorumkv-${id - 1}`,
+        QKV_PEERS: peers,
+        QKV_PEER_HTTP: peerHttp,
+        QKV_HTTP: '0.0.0.0:8080',
+        QKV_PEER_LISTEN: '0.0.0.0',
+        QKV_DATA_DIR: path.join(dir, `node-${id}`),
+        QKV_CLUSTER_SECRET_FILE: path.join(dir, 'cluster.secret'),
+        QKV_TLS_CERT: path.join(dir, 'tls', `node-${id}.pem`),
+        QKV_TLS_KEY: path.join(dir, 'tls', `node-${id}-key.pem`),
+        QKV_TLS_CA: path.join(dir, 'tls', 'ca.pem'),
+        QKV_REQUEST_TIMEOUT_MS: '1500',
+      };
+      const args = ['netns', 'exec', ns(id), process.execPath, MAIN, 'serve', '--id-from-hostname'];
+      const p = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
       logs.set(id, '');
       const keep = (d: Buffer) => logs.set(id, ((logs.get(id) ?? '') + d.toString()).slice(-3000));
       p.stdout.on('data', keep);
@@ -228,6 +232,19 @@ describe('nodes on separate hosts (network namespaces)', { skip }, () => {
       const c = new Client({ endpoints: [url(reader)], ca });
       for (const id of IDS) assert.deepEqual((await c.get(`via-${id}`)).value, { from: id });
     }
+
+    // A backup across hosts: asked of a follower, redirected to the leader, signed with the cluster secret
+    // (the nodes listen beyond loopback), over TLS.
+    const follower = IDS.find((id) => id !== leader) as number;
+    const save = sh(process.execPath, [
+      MAIN, 'snapshot', 'save', path.join(dir, 'backup.snap'),
+      '-e', url(follower), '--cacert', path.join(dir, 'tls', 'ca.pem'),
+      '--cluster-secret-file', path.join(dir, 'cluster.secret'),
+    ]); // prettier-ignore
+    assert.match(save, new RegExp(`kv snapshot at index \\d+ \\(term \\d+\\) from node ${leader} `));
+    const unsigned = spawnSync(process.execPath, [MAIN, 'snapshot', 'save', path.join(dir, 'x.snap'), '-e', url(leader), '--cacert', path.join(dir, 'tls', 'ca.pem')], { encoding: 'utf8' }); // prettier-ignore
+    assert.equal(unsigned.status, 1);
+    assert.match(unsigned.stderr, /Peer credential required/);
 
     // Cut the leader off from the other two (its link to this test's client stays up).
     const others = IDS.filter((id) => id !== leader);
