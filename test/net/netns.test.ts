@@ -33,7 +33,17 @@ function whyNot(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, a bridge, nftables)';
   if (!has('ip')) return 'needs the ip command (apt-get install iproute2)';
   if (!has('nft')) return 'needs the nft command (apt-get install nftables)';
-  return undefined;
+  // Root in a container may still lack the right to make namespaces, or nftables in them: try once.
+  const probe = `qkvprobe${randomBytes(2).toString('hex')}`;
+  try {
+    const add = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
+    if (add.status !== 0) return `cannot create a network namespace here: ${add.stderr.trim()}`;
+    const nft = spawnSync('ip', ['netns', 'exec', probe, 'nft', 'list', 'tables'], { encoding: 'utf8' });
+    if (nft.status !== 0) return `nftables does not work in a network namespace here: ${nft.stderr.trim()}`;
+    return undefined;
+  } finally {
+    spawnSync('ip', ['netns', 'del', probe], { stdio: 'ignore' });
+  }
 }
 
 function sh(cmd: string, args: readonly string[]): string {
