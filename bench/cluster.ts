@@ -395,6 +395,23 @@ async function dashboardCost(o: Options, rounds: number): Promise<void> {
     const all = cluster.ids.map((id) => cluster.url(id));
     const pids = cluster.ids.map((id) => cluster.pid(id));
     await preload(cluster.url(leader), o.keys);
+    // What the dashboards cost in CPU time, on the idle cluster (CPU time is not disturbed by other load on
+    // the machine the way throughput is): the nodes' CPU per second without and with the streams open.
+    const idleCpu = async (ms: number): Promise<number> => {
+      const before = pids.map(cpuSeconds);
+      await new Promise((res) => setTimeout(res, ms));
+      return (pids.reduce<number>((sum, p, i) => sum + cpuSeconds(p) - (before[i] ?? 0), 0) * 1000) / (ms / 1000);
+    };
+    const idleWithout = await idleCpu(10_000);
+    const idle = openDashboards(all);
+    // Past the first summaries (minutes of history, first-use compilation) before measuring.
+    await new Promise((res) => setTimeout(res, 3000));
+    const idleWith = await idleCpu(10_000);
+    await idle.close();
+    console.log(
+      `idle     nodes' CPU ${idleWithout.toFixed(1)} ms/s without, ${idleWith.toFixed(1)} ms/s with a dashboard ` +
+        `stream open on each node (+${(idleWith - idleWithout).toFixed(1)} ms/s)`,
+    );
     await warm(urls, o);
     const without: RunResult[] = [];
     const withUi: RunResult[] = [];
@@ -436,6 +453,15 @@ async function dashboardCost(o: Options, rounds: number): Promise<void> {
           `p99 ${med(xs, (x) => x.p99)} ms   server CPU ${med(xs, (x) => x.cpuUsPerOp ?? Number.NaN)} us/op`,
       );
     }
+    // The CPU the open dashboards take, in puts: at the plain runs' server CPU per op, how many ops that CPU
+    // would have served, as a share of the plain rate.
+    const usPerOp = mid(without.map((x) => x.cpuUsPerOp ?? Number.NaN));
+    const plainOps = mid(without.map((x) => x.opsPerSec));
+    const displaced = ((idleWith - idleWithout) * 1000) / usPerOp;
+    console.log(
+      `cpu      the streams' +${(idleWith - idleWithout).toFixed(1)} ms/s of CPU at ${usPerOp.toFixed(0)} us per ${o.op} ` +
+        `is about ${displaced.toFixed(0)} ${o.op}s/s: ${((displaced / plainOps) * 100).toFixed(2)}% of the plain rate`,
+    );
     console.log(
       `ratio    ${ratio.toFixed(3)} of the rate without a dashboard (median of the rounds' ratios): ` +
         `${((1 - ratio) * 100).toFixed(1)}% fewer ${o.op}s/s with one dashboard stream open on each of ${all.length} nodes`,

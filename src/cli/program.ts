@@ -283,7 +283,7 @@ A port already in use (another cluster running?) ends the command at once, namin
   program
     .command('node <action> <id>')
     .description(
-      'control one node of the local cluster running under --data: stop, start, restart, pause (SIGSTOP), resume',
+      'control one node of the local cluster running under --data: stop, start, restart, pause (SIGSTOP), resume, kill (SIGKILL; restarted with backoff)',
     )
     .option('--data <dir>', "the running cluster's data directory (chat: ./data/chat)", './data')
     .addOption(new Option('--mode <mode>', "the running cluster's mode").choices(MODES).default('raft'))

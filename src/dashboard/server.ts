@@ -3,11 +3,13 @@
  *
  * - `GET /ui`, `/ui/app.js`, `/ui/app.css`: the page, bundled at build time (esbuild, web/ → dist/ui/);
  *   nothing is fetched from elsewhere at run time.
- * - `GET /ui/events`: Server-Sent Events, one `summary` event per second per open page. While at least one
- *   page is open the node gathers, once per second, its own summary and its peers' (`GET /ui/summary` of each,
- *   800 ms timeout): `/status`, client operations per second with p50/p99 (meter.ts) and the mode's extras.
- *   With no page open nothing is gathered.
- * - `GET /ui/summary?seconds=n`: this node's summary with its last `n` seconds of operations.
+ * - `GET /ui/events`: Server-Sent Events, one `summary` event per second per open page: every node's
+ *   `/status`, client operations per second with p50/p99 (meter.ts) and the mode's extras. While at least one
+ *   page is open the node subscribes to each peer's `GET /ui/summary/stream`, on which the peer pushes its own
+ *   summary once per second (one connection each, no request per second); a peer silent for 2.5 s is shown
+ *   down. With no page open the links are closed and nothing is gathered.
+ * - `GET /ui/summary?seconds=n`: this node's summary with its last `n` seconds of operations (asked directly
+ *   by the partition and heal controls).
  * - `GET /ui/keys?prefix=&limit=`: the key browser's listing; `GET|PUT|DELETE /ui/kv/<key>`: the mode's own
  *   key API (`/kvs/<key>`), run on this node as the client's request (its Authorization header included),
  *   a redirect to the leader followed here.
@@ -21,6 +23,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError, methodNotAllowed } from '../server/http-common.js';
 import { METER_SECONDS, OpsMeter, type SecondSample } from './meter.js';
 import { supervisorAction, supervisorNodes, type SupervisorNodeView } from './supervisor-link.js';
+import { SseParser } from '../client/chat-stream.js';
 
 export type DashboardMode = 'raft' | 'quorum' | 'causal' | 'eventual';
 
@@ -141,17 +144,125 @@ export function differingKeys(
   return { count, compared: digests.length, keys };
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function reasonOf(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  if (e?.cause?.code === 'ECONNREFUSED') return 'connection refused';
+  return e?.cause?.message ?? e?.message ?? String(err);
+}
+
+/**
+ * This node's subscription to a peer's summaries (`GET /ui/summary/stream`), kept open while a page is open
+ * here: the peer pushes one summary per second on one connection (no request per second), and the link
+ * keeps the peer's last minutes of per-second figures for pages opened later.
+ */
+class PeerLink {
+  private latest: NodeSummary | undefined;
+  private receivedAt = 0;
+  private error: string | undefined;
+  private readonly ops = new Map<number, SecondSample>();
+  private controller: AbortController | undefined;
+  private closed = false;
+  readonly opened = Date.now();
+
+  constructor(
+    readonly url: string,
+    private readonly fetchFn: (url: string, init: RequestInit) => Promise<Response>,
+  ) {
+    void this.run();
+  }
+
+  get status(): Record<string, unknown> | undefined {
+    return this.latest?.status;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      const controller = new AbortController();
+      this.controller = controller;
+      let silence: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(silence);
+        silence = setTimeout(() => controller.abort(new Error('no summary for 6 s')), 6000);
+      };
+      arm();
+      try {
+        const res = await this.fetchFn(`${this.url}/ui/summary/stream`, { signal: controller.signal });
+        if (res.status !== 200 || res.body === null) throw new Error(`HTTP ${res.status}`);
+        const parser = new SseParser();
+        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+          arm();
+          for (const ev of parser.push(chunk)) {
+            if (ev.event === 'summary') this.accept(JSON.parse(ev.data) as NodeSummary);
+          }
+        }
+        throw new Error('stream ended');
+      } catch (err) {
+        if (this.closed) return;
+        this.error = reasonOf(controller.signal.aborted ? (controller.signal.reason ?? err) : err);
+      } finally {
+        clearTimeout(silence);
+        controller.abort();
+      }
+      await sleep(1000);
+    }
+  }
+
+  private accept(s: NodeSummary): void {
+    this.latest = s;
+    this.receivedAt = Date.now();
+    this.error = undefined;
+    for (const x of s.ops ?? []) this.ops.set(x.t, x);
+    if (this.ops.size > METER_SECONDS + 30) {
+      const min = Math.floor(Date.now() / 1000) - METER_SECONDS;
+      for (const t of this.ops.keys()) if (t < min) this.ops.delete(t);
+    }
+  }
+
+  /** The peer as a page sees it now; `history`: with every second kept, else the last few. */
+  view(history: boolean): NodeSummary {
+    const age = Date.now() - this.receivedAt;
+    if (this.latest === undefined || age > STALE_MS) {
+      const why =
+        this.latest === undefined
+          ? (this.error ?? 'connecting')
+          : `no summary for ${Math.round(age / 1000)} s${this.error === undefined ? '' : ` (${this.error})`}`;
+      return { url: this.url, ok: false, error: why };
+    }
+    const ops = history ? [...this.ops.values()].sort((a, b) => a.t - b.t) : (this.latest.ops ?? []).slice(-3);
+    return { ...this.latest, url: this.url, ok: true, ops };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.controller?.abort();
+  }
+}
+
+/** A peer whose last summary is older than this is shown down. */
+const STALE_MS = 2500;
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+} as const;
+
 export class Dashboard {
   readonly meter = new OpsMeter();
+  /** Open pages (`/ui/events`). */
   private readonly pages = new Set<ServerResponse>();
+  /** Peers subscribed to this node's summaries (`/ui/summary/stream`). */
+  private readonly feeds = new Set<ServerResponse>();
+  private readonly links = new Map<string, PeerLink>();
   private timer: NodeJS.Timeout | undefined;
-  private gathering = false;
+  private ticking = false;
   private readonly known = new Set<string>();
-  /** Peers already asked for their minutes of history (the first summary a page gets carries them). */
-  private readonly historySent = new Set<string>();
   /** The page's files (undefined when dist/ui was not built). */
   readonly assets: Map<string, Asset> | undefined;
-  /** Summaries gathered (for tests and the benchmark). */
+  /** Summaries sent to pages (for tests and the benchmark). */
   ticks = 0;
 
   constructor(
@@ -163,6 +274,10 @@ export class Dashboard {
 
   get openPages(): number {
     return this.pages.size;
+  }
+
+  get openFeeds(): number {
+    return this.feeds.size;
   }
 
   /** This node's summary: `/status`, the last `seconds` of operations, the mode's extras. */
@@ -188,107 +303,158 @@ export class Dashboard {
     return this.opts.fetch !== undefined ? this.opts.fetch(url, init) : fetch(url, init);
   }
 
-  private async peerSummary(url: string, seconds: number): Promise<NodeSummary> {
+  /** One peer's summary, asked once (`GET /ui/summary`): for controls used while no page is open. */
+  private async pullSummary(url: string): Promise<NodeSummary> {
     try {
-      const res = await this.fetch(`${url}/ui/summary?seconds=${seconds}`, {
-        signal: AbortSignal.timeout(PEER_TIMEOUT_MS),
-      });
+      const res = await this.fetch(`${url}/ui/summary?seconds=1`, { signal: AbortSignal.timeout(PEER_TIMEOUT_MS) });
       if (res.status !== 200) return { url, ok: false, error: `HTTP ${res.status}` };
       const body = (await res.json()) as NodeSummary;
       return { ...body, url, ok: true };
     } catch (err) {
-      const e = err as Error;
-      const reason = e.name === 'TimeoutError' ? 'no answer in 800 ms' : ((e.cause as Error)?.message ?? e.message);
-      return { url, ok: false, error: reason };
+      return { url, ok: false, error: (err as Error).name === 'TimeoutError' ? 'no answer in 800 ms' : reasonOf(err) };
     }
   }
 
-  /** Every node's summary, this node first; nodes named by answers are asked from the next round on. */
-  async gather(): Promise<Record<string, unknown>> {
+  /** Peer URLs this node knows of: its configuration's, and those its peers' statuses name. */
+  private peers(extra: readonly (Record<string, unknown> | undefined)[] = []): string[] {
     const self = originOf(this.opts.selfUrl());
-    for (const u of this.opts.peerUrls()) if (this.known.size < MAX_NODES) this.known.add(originOf(u));
-    this.known.delete(self);
-    const peers = [...this.known];
-    const [mine, ...others] = await Promise.all([
-      this.selfSummary(this.historySent.has(self) ? 3 : METER_SECONDS - 1),
-      ...peers.map((u) => this.peerSummary(u, this.historySent.has(u) ? 3 : METER_SECONDS - 1)),
-    ]);
-    // In URL order, the same on every node's page.
-    const nodes = [mine as NodeSummary, ...others].sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
-    for (const n of nodes) {
-      if (n.ok) this.historySent.add(n.url);
-      for (const u of urlsIn(n.status)) if (u !== self && this.known.size < MAX_NODES) this.known.add(u);
-    }
+    const add = (u: string) => {
+      if (u !== self && this.known.size < MAX_NODES) this.known.add(u);
+    };
+    for (const u of this.opts.peerUrls()) add(originOf(u));
+    for (const st of extra) for (const u of urlsIn(st)) add(u);
+    for (const l of this.links.values()) for (const u of urlsIn(l.status)) add(u);
+    return [...this.known];
+  }
+
+  /** Every node's summary now, asked directly (no page needed). */
+  async pullAll(): Promise<NodeSummary[]> {
+    const mine = await this.selfSummary(1);
+    const others = await Promise.all(this.peers([mine.status]).map((u) => this.pullSummary(u)));
+    return [mine, ...others];
+  }
+
+  /** What a page gets: this node's summary and the latest of each peer's, in URL order. */
+  private pageSummary(self: NodeSummary, history: boolean): Record<string, unknown> {
+    const nodes = [self, ...[...this.links.values()].map((l) => l.view(history))].sort((a, b) =>
+      a.url < b.url ? -1 : a.url > b.url ? 1 : 0,
+    );
     const sup = supervisorNodes();
-    const withSup = nodes.map((n) => {
-      const s = sup?.get(n.url);
-      return s === undefined ? n : { ...n, supervisor: s };
-    });
     return {
       time: Date.now(),
       mode: this.opts.mode,
       app: this.opts.app ?? 'kv',
-      self,
+      self: self.url,
       supervised: sup !== undefined,
-      nodes: withSup,
+      nodes: nodes.map((n) => {
+        const v = sup?.get(n.url);
+        return v === undefined ? n : { ...n, supervisor: v };
+      }),
       ...(this.opts.mode === 'eventual' ? { convergence: differingKeys(nodes) } : {}),
     };
   }
 
+  /** Opens a link to every known peer that has none (while pages are open). */
+  private linkPeers(self: NodeSummary): boolean {
+    let added = false;
+    for (const u of this.peers([self.status])) {
+      if (!this.links.has(u)) {
+        this.links.set(u, new PeerLink(u, (url, init) => this.fetch(url, init)));
+        added = true;
+      }
+    }
+    return added;
+  }
+
+  /** Once per second while a page or a peer listens: this node's summary to its feeds, every node's to its pages. */
   private async tick(): Promise<void> {
-    if (this.gathering || this.pages.size === 0) return;
-    this.gathering = true;
+    if (this.ticking) return;
+    if (this.pages.size === 0 && this.feeds.size === 0) return this.stopTimer();
+    this.ticking = true;
     try {
-      const summary = await this.gather();
-      this.ticks++;
-      const frame = `event: summary\ndata: ${JSON.stringify(summary)}\n\n`;
-      for (const res of this.pages) res.write(frame);
+      const self = await this.selfSummary(3);
+      if (this.feeds.size > 0) {
+        const frame = `event: summary\ndata: ${JSON.stringify(self)}\n\n`;
+        for (const res of this.feeds) res.write(frame);
+      }
+      if (this.pages.size > 0) {
+        this.linkPeers(self);
+        const frame = `event: summary\ndata: ${JSON.stringify(this.pageSummary(self, false))}\n\n`;
+        for (const res of this.pages) res.write(frame);
+        this.ticks++;
+      }
     } catch (err) {
       this.app.log.warn({ err }, 'dashboard summary failed');
     } finally {
-      this.gathering = false;
+      this.ticking = false;
     }
   }
 
-  openPage(res: ServerResponse): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    res.write('retry: 2000\n\n');
-    this.pages.add(res);
-    // A new page gets the minutes of history with its first summary.
-    this.historySent.clear();
-    const done = () => {
-      this.pages.delete(res);
-      if (this.pages.size === 0) this.stop();
-    };
-    res.on('close', done);
-    res.on('error', done);
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => void this.tick(), 1000);
-      this.timer.unref();
-    }
-    void this.tick();
+  private startTimer(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => void this.tick(), 1000);
+    this.timer.unref();
   }
 
-  private stop(): void {
+  private stopTimer(): void {
     clearInterval(this.timer);
     this.timer = undefined;
   }
 
+  /** A page's stream: a first summary with every node's minutes of history, then one per second. */
+  openPage(res: ServerResponse): void {
+    res.writeHead(200, SSE_HEADERS);
+    res.write('retry: 2000\n\n');
+    this.pages.add(res);
+    const done = () => {
+      this.pages.delete(res);
+      if (this.pages.size === 0) {
+        // Nobody looks: stop following the peers.
+        for (const l of this.links.values()) l.close();
+        this.links.clear();
+      }
+    };
+    res.on('close', done);
+    res.on('error', done);
+    this.startTimer();
+    void (async () => {
+      const self = await this.selfSummary(METER_SECONDS - 1);
+      // New links need a moment for their first summary (which carries the peer's history).
+      if (this.linkPeers(self)) await sleep(700);
+      if (this.pages.has(res)) {
+        res.write(`event: summary\ndata: ${JSON.stringify(this.pageSummary(self, true))}\n\n`);
+      }
+    })().catch((err: unknown) => this.app.log.warn({ err }, 'dashboard summary failed'));
+  }
+
+  /** A peer's subscription: this node's summary with its minutes of history, then one per second. */
+  openFeed(res: ServerResponse): void {
+    res.writeHead(200, SSE_HEADERS);
+    this.feeds.add(res);
+    const done = () => this.feeds.delete(res);
+    res.on('close', done);
+    res.on('error', done);
+    this.startTimer();
+    void this.selfSummary(METER_SECONDS - 1).then(
+      (self) => {
+        if (this.feeds.has(res)) res.write(`event: summary\ndata: ${JSON.stringify(self)}\n\n`);
+      },
+      (err: unknown) => this.app.log.warn({ err }, 'dashboard summary failed'),
+    );
+  }
+
   close(): void {
-    this.stop();
-    for (const res of this.pages) res.end();
+    this.stopTimer();
+    for (const l of this.links.values()) l.close();
+    this.links.clear();
+    for (const res of [...this.pages, ...this.feeds]) res.end();
     this.pages.clear();
+    this.feeds.clear();
   }
 
   /** Partition or heal `target` through the nodes' failure-simulation admin routes. */
   async partition(target: string, heal: boolean, authorization?: string): Promise<string> {
-    const summary = await this.gather();
-    const nodes = (summary.nodes as NodeSummary[]).filter((n) => n.ok || n.url === target);
+    const nodes = (await this.pullAll()).filter((n) => n.ok || n.url === target);
     const post = async (url: string, path: string, body: unknown): Promise<void> => {
       const text = JSON.stringify(body ?? {});
       const res = await this.fetch(`${url}${path}`, {
@@ -370,6 +536,13 @@ export function registerDashboard(app: FastifyInstance, opts: DashboardOptions):
     if (d.openPages >= MAX_PAGES) throw new HttpError(503, 'Too many open dashboards');
     reply.hijack();
     d.openPage(reply.raw);
+  });
+
+  // Peers' dashboards subscribe here while one of their pages is open.
+  app.get('/ui/summary/stream', (_req, reply) => {
+    if (d.openFeeds >= MAX_PAGES) throw new HttpError(503, 'Too many summary subscribers');
+    reply.hijack();
+    d.openFeed(reply.raw);
   });
 
   app.get<{ Querystring: { seconds?: number } }>(
@@ -469,6 +642,8 @@ export function registerDashboard(app: FastifyInstance, opts: DashboardOptions):
     },
   );
   methodNotAllowed(app, '/ui/control', ['POST']);
-  for (const p of ['/ui', '/ui/events', '/ui/summary', '/ui/keys']) methodNotAllowed(app, p, ['GET']);
+  for (const p of ['/ui', '/ui/events', '/ui/summary', '/ui/summary/stream', '/ui/keys']) {
+    methodNotAllowed(app, p, ['GET']);
+  }
   return d;
 }
