@@ -3,7 +3,7 @@
  * (see src/verify/run.ts). Exit status 0 only when every check passed; 2 for bad flags.
  */
 import type { Command } from 'commander';
-import { FAULT_KINDS, type FaultKind } from '../verify/nemesis.js';
+import { DEFAULT_FAULTS, FAULT_KINDS, type FaultKind } from '../verify/nemesis.js';
 import { DEFAULT_KEYS, DEFAULT_OPS_PER_KEY, runVerify } from '../verify/run.js';
 
 export interface VerifyCliIO {
@@ -54,7 +54,11 @@ export function addVerifyCommand(program: Command, io: VerifyCliIO): void {
     )
     .option('-n, --nodes <n>', 'cluster size (3 or 5)', '3')
     .option('--duration <s>', 'seconds of workload under faults', '60')
-    .option('--faults <list>', 'comma-separated faults: kill,pause,partition (or none)', 'kill,pause,partition')
+    .option(
+      '--faults <list>',
+      `comma-separated faults: ${FAULT_KINDS.join(',')} (or none); disk-full needs root (a small tmpfs per node)`,
+      DEFAULT_FAULTS.join(','),
+    )
     .option('--seed <n>', 'seed of the fault schedule and workload (default: random, printed)')
     .option('--out <dir>', 'directory for history.jsonl and report.txt', './verify-results/<seed>')
     .option('--clients <n>', 'concurrent clients', '5')

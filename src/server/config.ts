@@ -17,6 +17,8 @@ export interface ServerConfig extends NodeConfig {
   readonly chatSessionTtlMs?: number;
   /** Chat app, tests of the checker only: a planted bug in the state machine. */
   readonly chatPlantedBug?: 'reapply-after-restart';
+  /** Zero-filled bytes kept ahead of the log's write position (default 16 MiB; 0: the log grows per write). */
+  readonly walPreallocateBytes?: number;
   /** Key-value app: most recent changes kept for `GET /watch` (default 10,000). */
   readonly watchHistory?: number;
   /** Key-value app: most estimated bytes of changes kept for `GET /watch` (default 64 MiB). */
@@ -58,6 +60,7 @@ export interface ConfigFile {
   watchHistory?: number;
   watchHistoryBytes?: number;
   /** The cluster secret file (peer credentials); relative to the config file's directory. */
+  walPreallocateBytes?: number;
   clusterSecretFile?: string;
   /** Run without a cluster secret although listening beyond loopback. */
   insecure?: boolean;

@@ -7,7 +7,11 @@ import type { ServerConfig } from './config.js';
 /** Opens the node's Raft storage: durable files under `dataDir` unless `storage: 'memory'` (tests only). */
 export async function openStorage(cfg: ServerConfig, peers: readonly NodeId[]): Promise<RaftStorage> {
   if (cfg.storage === 'memory') return new MemoryStorage(peers);
-  return DiskStorage.open(cfg.dataDir, peers);
+  return DiskStorage.open(
+    cfg.dataDir,
+    peers,
+    cfg.walPreallocateBytes === undefined ? {} : { preallocateBytes: cfg.walPreallocateBytes },
+  );
 }
 
 /** The storage's own statistics (fsync counts...) when it reports any. */

@@ -7,8 +7,9 @@
  * ports, which clients use directly. Data directories live under `dir` and survive restarts; the nodes share
  * the cluster secret `<dir>/cluster.secret` (the proxies relay its handshakes and signed requests unchanged).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigFile } from '../server/config.js';
@@ -28,7 +29,15 @@ export interface VerifyClusterOptions {
   readonly app?: 'kv' | 'chat';
   readonly chatLoginsPerMinute?: number;
   readonly chatPlantedBug?: 'reapply-after-restart';
+  /**
+   * Each node's data directory is a tmpfs of this many MiB (root only), so that `fillDisk` can fill it; the
+   * nodes then keep no zero-filled room ahead of their log.
+   */
+  readonly smallDisksMiB?: number;
 }
+
+/** The file that takes the room left on a node's small disk. */
+const FILLER = '.disk-filler';
 
 export interface NodeStatus {
   readonly role: string;
@@ -57,6 +66,8 @@ export class VerifyCluster {
   /** Last lines of each node's stderr. */
   readonly stderr = new Map<number, string>();
   private closed = false;
+  /** Small file systems mounted on the nodes' data directories. */
+  private readonly mounts = new Map<number, string>();
 
   private constructor(n: number) {
     this.ids = Array.from({ length: n }, (_, i) => i + 1);
@@ -83,6 +94,17 @@ export class VerifyCluster {
     }
     mkdirSync(opts.dir, { recursive: true });
     const clusterSecretFile = ensureSecretFile(path.join(opts.dir, 'cluster.secret'));
+    if (opts.smallDisksMiB !== undefined) {
+      if (process.getuid?.() !== 0) {
+        throw new Error('the disk-full fault needs root: each node keeps its data on a small tmpfs it mounts');
+      }
+      for (const id of this.ids) {
+        const dir = path.join(opts.dir, `n${id}`);
+        mkdirSync(dir, { recursive: true });
+        execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${opts.smallDisksMiB}m`, 'tmpfs', dir]);
+        this.mounts.set(id, dir);
+      }
+    }
     for (const from of this.ids) {
       const nodes: ConfigFile['nodes'] = [];
       for (const to of this.ids) {
@@ -110,6 +132,7 @@ export class VerifyCluster {
         app: opts.app,
         chatLoginsPerMinute: opts.chatLoginsPerMinute,
         chatPlantedBug: opts.chatPlantedBug,
+        ...(opts.smallDisksMiB === undefined ? {} : { walPreallocateBytes: 0 }),
       };
       const cfgPath = path.join(opts.dir, `n${from}.json`);
       writeFileSync(cfgPath, JSON.stringify(file, null, 2));
@@ -250,6 +273,17 @@ export class VerifyCluster {
     }
   }
 
+  /** Whether node `id` says (on /health) that its disk is full and its log writes wait for room. */
+  async reportsDiskFull(id: number, timeoutMs = 500): Promise<boolean> {
+    if (!this.isRunning(id) || this.paused.has(id)) return false;
+    try {
+      const res = await fetch(this.url(id) + '/health', { signal: AbortSignal.timeout(timeoutMs) });
+      return ((await res.json()) as { disk_full?: boolean }).disk_full === true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The node that reports itself a serving leader, if any (one round of /status). */
   async leader(exclude: readonly number[] = []): Promise<number | undefined> {
     const found = await Promise.all(
@@ -268,12 +302,48 @@ export class VerifyCluster {
     throw new Error(`no leader within ${timeoutMs} ms`);
   }
 
-  /** Kills every node process (by PID) and closes the proxies. Safe to call more than once. */
+  /** Fills node `id`'s small disk: a filler file takes every byte left (see `smallDisksMiB`). */
+  async fillDisk(id: number): Promise<void> {
+    const dir = this.mounts.get(id);
+    if (dir === undefined) throw new Error(`node ${id} has no small disk to fill (smallDisksMiB)`);
+    const f = await open(path.join(dir, FILLER), 'a');
+    try {
+      for (const size of [1 << 20, 1 << 16, 4096, 512]) {
+        const chunk = Buffer.alloc(size, 0x5a);
+        for (;;) {
+          try {
+            await f.write(chunk);
+          } catch (e) {
+            if ((e as { code?: string }).code === 'ENOSPC') break;
+            throw e;
+          }
+        }
+      }
+    } finally {
+      await f.close();
+    }
+  }
+
+  /** Deletes the filler: node `id`'s disk has room again. */
+  async freeDisk(id: number): Promise<void> {
+    const dir = this.mounts.get(id);
+    if (dir !== undefined) await rm(path.join(dir, FILLER), { force: true });
+  }
+
+  /** Kills every node process (by PID), closes the proxies and unmounts the small disks. Safe to call again. */
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.procs.keys()].map((id) => this.kill(id, 'SIGKILL')));
     await Promise.all([...this.links.values()].flatMap((l) => [l.raft.close(), l.http.close()]));
     this.links.clear();
+    for (const [id, dir] of this.mounts) {
+      try {
+        execFileSync('umount', [dir]);
+      } catch {
+        execFileSync('umount', ['-l', dir]);
+      }
+      this.mounts.delete(id);
+    }
   }
 
   /** Synchronous last resort (process 'exit' handlers): SIGKILL every child by PID. */

@@ -1,15 +1,19 @@
 /**
  * The fault injector: on a seeded random schedule it crashes nodes (SIGKILL, then restart), pauses them
- * (SIGSTOP, then SIGCONT) and partitions the network through the link proxies (refused or black-holed
- * links, then healed). Each step picks one fault, sometimes two of different kinds at once, holds them
+ * (SIGSTOP, then SIGCONT), partitions the network through the link proxies (refused or black-holed
+ * links, then healed) and fills a node's disk (its data directory is a small file system; a filler file
+ * takes the room left, then is deleted). Each step picks one fault, sometimes two of different kinds at once, holds them
  * for a while and heals them; the leader is a favoured target. Every fault is recorded with its times.
  */
 import { setTimeout as sleepAbortable } from 'node:timers/promises';
 import type { VerifyCluster } from './cluster.js';
 import { nowNs } from './workload.js';
 
-export type FaultKind = 'kill' | 'pause' | 'partition';
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition'];
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'disk-full';
+/** Every fault kind; `disk-full` needs root (each node's data directory is then a small tmpfs). */
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'disk-full'];
+/** The default schedule's kinds. */
+export const DEFAULT_FAULTS: readonly FaultKind[] = ['kill', 'pause', 'partition'];
 
 export interface FaultRecord {
   readonly kind: FaultKind;
@@ -19,6 +23,8 @@ export interface FaultRecord {
   end?: number;
   /** The fault hit the node that was leader when it was injected. */
   readonly hitLeader: boolean;
+  /** disk-full: how long after the disk was filled the node reported it (its log writes waiting), if it did. */
+  stalledAfterMs?: number;
 }
 
 export interface NemesisOptions {
@@ -120,6 +126,31 @@ export class Nemesis {
 
   private async inject(kind: FaultKind, leader: number | undefined, used: Set<number>): Promise<() => Promise<void>> {
     const c = this.cluster;
+    if (kind === 'disk-full') {
+      const id = this.target(leader, used);
+      used.add(id);
+      const r = this.record('disk-full', `node ${id}`, id === leader);
+      await c.fillDisk(id);
+      // Watch for the node to notice (its next write that needs room stalls) until the fault is healed.
+      const filledAt = performance.now();
+      let healed = false;
+      const watch = (async () => {
+        while (!healed) {
+          if (await c.reportsDiskFull(id)) {
+            r.stalledAfterMs = Math.round(performance.now() - filledAt);
+            this.opts.log?.(`node ${id} reports its disk full (${r.stalledAfterMs} ms after it filled)`);
+            return;
+          }
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      })();
+      return async () => {
+        healed = true;
+        await watch;
+        await c.freeDisk(id);
+        this.close(r);
+      };
+    }
     if (kind === 'kill' || kind === 'pause') {
       const id = this.target(leader, used);
       used.add(id);

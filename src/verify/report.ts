@@ -96,7 +96,11 @@ export function summaryLines(s: VerifySummary): string[] {
       `acknowledged writes ${s.acknowledgedWrites}`,
     `faults injected: ${s.faults.length}` +
       (s.faults.length > 0
-        ? ` (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}; ${leaderHits} hit the leader)`
+        ? ` (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}; ${leaderHits} hit the leader` +
+          (byKind.has('disk-full')
+            ? `; ${s.faults.filter((f) => f.stalledAfterMs !== undefined).length} disk-full nodes seen stalled`
+            : '') +
+          ')'
         : ''),
     `linearizability: ${lin.ok ? 'ok' : lin.error !== undefined ? `UNKNOWN (${lin.error})` : lin.timedOut === true ? 'UNKNOWN (checker timed out)' : 'VIOLATION'} ` +
       `(${lin.checkedOps} operations${lin.error === undefined ? ` on ${lin.keys} keys` : ''})`,

@@ -118,7 +118,12 @@ export async function runVerify(opts: VerifyOptions, io: VerifyIO): Promise<Veri
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    cluster = await VerifyCluster.start({ nodes: opts.nodes, dir: dataDir, requestTimeoutMs: 900 });
+    cluster = await VerifyCluster.start({
+      nodes: opts.nodes,
+      dir: dataDir,
+      requestTimeoutMs: 900,
+      ...(opts.faults.includes('disk-full') ? { smallDisksMiB: 64 } : {}),
+    });
     await cluster.waitLeader(20_000);
     io.out(`cluster of ${opts.nodes} nodes up (data ${dataDir}); running ${opts.durationS} s`);
     workload = new Workload({
