@@ -12,7 +12,7 @@
  * and the first election starts a fresh term history.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { NodeId, Snapshot } from '../raft/types.js';
 import { DiskStorage } from './disk.js';
@@ -122,7 +122,8 @@ export const APP_MARKER_FILE = 'app.json';
 /**
  * Seeds an empty (or absent) node data directory with a backup: the app marker, then Raft storage whose
  * only content is the snapshot at the backup's index, term 1, with `peers` as the new cluster's voters.
- * Refuses a directory that already holds anything. Everything written is fsynced (the storage's own rules).
+ * Refuses a directory that already holds anything. Everything written is fsynced (the marker here, the
+ * storage by its own rules, which also sync the directory).
  */
 export async function seedDataDir(dir: string, backup: DecodedBackup, peers: readonly NodeId[]): Promise<void> {
   const existing = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
@@ -134,7 +135,13 @@ export async function seedDataDir(dir: string, backup: DecodedBackup, peers: rea
   }
   if (peers.length === 0) throw new Error('restore needs the node ids of the new cluster');
   await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, APP_MARKER_FILE), JSON.stringify({ app: backup.header.app }) + '\n');
+  const marker = await open(path.join(dir, APP_MARKER_FILE), 'wx');
+  try {
+    await marker.writeFile(JSON.stringify({ app: backup.header.app }) + '\n');
+    await marker.sync();
+  } finally {
+    await marker.close();
+  }
   const sorted = [...peers].sort((a, b) => a - b);
   const storage = await DiskStorage.open(dir, sorted, { log: () => undefined });
   try {
