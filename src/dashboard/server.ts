@@ -24,6 +24,7 @@ import { HttpError, methodNotAllowed } from '../server/http-common.js';
 import { METER_SECONDS, OpsMeter, type SecondSample } from './meter.js';
 import { supervisorAction, supervisorNodes, type SupervisorNodeView } from './supervisor-link.js';
 import { SseParser } from '../client/chat-stream.js';
+import { fetch as undiciFetch, type Dispatcher } from 'undici';
 
 export type DashboardMode = 'raft' | 'quorum' | 'causal' | 'eventual';
 
@@ -51,8 +52,8 @@ export interface DashboardOptions {
   checkAdmin?(req: FastifyRequest): Promise<void>;
   /** Headers signing a request to a peer's admin route with the cluster secret. */
   sign?(method: string, path: string, body: string): Record<string, string>;
-  /** The fetch used to reach peers (a TLS dispatcher); default the global fetch. */
-  fetch?(url: string, init: RequestInit): Promise<Response>;
+  /** How to reach peers over HTTPS (an undici agent trusting the cluster's CA); default the global fetch. */
+  readonly dispatcher?: Dispatcher;
 }
 
 export interface NodeSummary {
@@ -300,7 +301,12 @@ export class Dashboard {
   }
 
   fetch(url: string, init: RequestInit): Promise<Response> {
-    return this.opts.fetch !== undefined ? this.opts.fetch(url, init) : fetch(url, init);
+    const dispatcher = this.opts.dispatcher;
+    if (dispatcher === undefined) return fetch(url, init);
+    return undiciFetch(url, {
+      ...(init as Parameters<typeof undiciFetch>[1]),
+      dispatcher,
+    }) as unknown as Promise<Response>;
   }
 
   /** One peer's summary, asked once (`GET /ui/summary`): for controls used while no page is open. */

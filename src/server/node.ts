@@ -7,7 +7,7 @@ import path from 'node:path';
 import { PeerAuth, isLoopbackHost, resolvePeerKeys } from '../net/peer-auth.js';
 import { installPeerAuth } from '../net/peer-auth-http.js';
 import { TcpTransport } from '../net/transport.js';
-import { checkExposure, httpsServerOptions, loadTls, schemeOf } from '../net/tls-config.js';
+import { checkExposure, httpsServerOptions, loadTls, schemeOf, tlsAgent } from '../net/tls-config.js';
 import { RaftNode } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
 import { chatApp } from '../chat/app.js';
@@ -221,6 +221,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     ...(appDef.name === 'chat' ? { keys: () => [] } : {}),
     ...(opened.checkAdmin === undefined ? {} : { checkAdmin: opened.checkAdmin }),
     sign: (method, p, body) => auth.signHeaders(method, p, body),
+    ...(tls === undefined ? {} : { dispatcher: tlsAgent(tls.ca === undefined ? {} : { ca: tls.ca }) }),
   });
 
   await app.listen({ host: cfg.http.host, port: cfg.http.port });

@@ -41,6 +41,7 @@ export async function startCausalReplica(opts: CausalReplicaOptions): Promise<Ca
     mode: 'causal',
     selfUrl: () => `${scheme}://${opts.socketAddress}`,
     peerUrls: () => node.view.list().map((a) => `${scheme}://${a}`),
+    ...(node.tls.dispatcher === undefined ? {} : { dispatcher: node.tls.dispatcher }),
     keys: (prefix, limit) =>
       rowsOf(
         node.state.entriesSince({}).map((w) => [w.key, w] as const),

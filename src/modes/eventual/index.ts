@@ -220,6 +220,7 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
   registerDashboard(app, {
     mode: MODE,
     selfUrl: () => selfUrl,
+    ...(tls.dispatcher === undefined ? {} : { dispatcher: tls.dispatcher }),
     peerUrls: () => replica.peers,
     extra: () => {
       const digest: [string, string][] = [];

@@ -305,6 +305,7 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
   registerDashboard(app, {
     mode: MODE,
     selfUrl: () => selfUrl,
+    ...(tls.dispatcher === undefined ? {} : { dispatcher: tls.dispatcher }),
     peerUrls: () => (isLeader ? followers : [leaderUrl]),
     extra: () => {
       let versionSum = 0;
