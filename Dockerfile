@@ -11,7 +11,11 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3 --build-from-source
+# Dependencies without their install scripts, then better-sqlite3 compiled against this image's own Node
+# headers when it has them (node-gyp downloads them otherwise).
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+  && if [ -f /usr/local/include/node/node.h ]; then export npm_config_nodedir=/usr/local; fi \
+  && npm rebuild better-sqlite3 --build-from-source
 COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
