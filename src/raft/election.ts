@@ -1,12 +1,14 @@
 import type { Reply } from './follower.js';
 import type { RaftLog } from './log.js';
 import { NONE, type Message, type NodeId, type Role } from './types.js';
+import type { MajorityConfig } from './quorum.js';
 
 /** What elections need of their node: its identity, state, role changes and outbox. */
 export interface ElectionContext {
   readonly id: NodeId;
   readonly peers: readonly NodeId[];
-  readonly quorum: number;
+  /** The voters and their majority. */
+  readonly voters: MajorityConfig;
   readonly preVote: boolean;
   /** Planted bug `vote-for-stale-log`: grant votes without the up-to-date check. */
   readonly votesForStaleLogs: boolean;
@@ -112,10 +114,6 @@ export class Election {
   /** Records a vote (the first from each node counts) and tallies the election. */
   private poll(id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
     if (!this.votes.has(id)) this.votes.set(id, granted);
-    let yes = 0;
-    for (const g of this.votes.values()) if (g) yes++;
-    const no = this.votes.size - yes;
-    if (yes >= this.ctx.quorum) return 'won';
-    return no > this.ctx.peers.length - this.ctx.quorum ? 'lost' : 'pending';
+    return this.ctx.voters.voteResult(this.votes);
   }
 }

@@ -1,3 +1,4 @@
+import { MajorityConfig } from './quorum.js';
 import { invariant } from './assert.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
@@ -46,7 +47,8 @@ export type { ProgressStatus, RaftConfig, RaftStatus } from './config.js';
 export class RaftNode {
   readonly id: NodeId;
   private readonly peers: readonly NodeId[];
-  private readonly quorum: number;
+  /** The voters and their majority arithmetic. */
+  private readonly voters: MajorityConfig;
   private readonly log: RaftLog;
   private readonly rng: () => number;
   private readonly electionTimeout: number;
@@ -98,7 +100,7 @@ export class RaftNode {
     this.id = cfg.id;
     this.peers = [...(cfg.peers ?? init.peers)].sort((a, b) => a - b);
     invariant(this.peers.includes(cfg.id), `node ${cfg.id} is not among its peers ${this.peers.join(',')}`);
-    this.quorum = Math.floor(this.peers.length / 2) + 1;
+    this.voters = new MajorityConfig(this.peers);
     this.rng = cfg.rng;
     this.electionTimeout = cfg.electionTick ?? 10;
     this.heartbeatTimeout = cfg.heartbeatTick ?? 1;
@@ -127,7 +129,7 @@ export class RaftNode {
     this.election = new Election({
       id: this.id,
       peers: this.peers,
-      quorum: this.quorum,
+      voters: this.voters,
       preVote: this.preVote,
       votesForStaleLogs: this.bugs.has('vote-for-stale-log'),
       log: () => this.log,
@@ -290,9 +292,7 @@ export class RaftNode {
   hasLease(): boolean {
     if (this.role !== 'leader' || !this.checkQuorum || this.leadTransferee !== NONE) return false;
     if (this.log.term(this.log.committed) !== this.term) return false;
-    const acked = this.peers.map((id) => (id === this.id ? this.ticks : this.progress(id).ackedTick));
-    acked.sort((a, b) => b - a);
-    const quorumTick = acked[this.quorum - 1];
+    const quorumTick = this.voters.committedValue((id) => (id === this.id ? this.ticks : this.progress(id).ackedTick));
     // Followers ignore vote requests for electionTimeout ticks after hearing from us; keep a margin for drift.
     return quorumTick >= 0 && this.ticks - quorumTick < this.electionTimeout - 2;
   }
@@ -566,9 +566,7 @@ export class RaftNode {
 
   /** The latest tick by which a quorum (counting this leader) had answered. */
   private quorumHeardTick(): number {
-    const heard = this.peers.map((id) => (id === this.id ? this.ticks : this.progress(id).lastHeard));
-    heard.sort((a, b) => b - a);
-    return heard[this.quorum - 1];
+    return this.voters.committedValue((id) => (id === this.id ? this.ticks : this.progress(id).lastHeard));
   }
 
   private recentlyActive(id: NodeId, pr: Progress): boolean {
@@ -587,7 +585,7 @@ export class RaftNode {
         break;
       case 'heartbeat-resp':
         this.repl.onHeartbeatResponse(m, pr);
-        if (m.context) this.readOnly.ack(m.context, m.from, this.quorum);
+        if (m.context) this.readOnly.ack(m.context, m.from, this.voters);
         break;
       case 'snap-resp':
         this.repl.onSnapshotResponse(m, pr);
@@ -668,10 +666,9 @@ export class RaftNode {
   }
 
   private maybeCommit(): boolean {
-    const matches = this.peers.map((id) => this.progress(id).match).sort((a, b) => b - a);
     const committedBefore = this.log.committed;
     // Only an entry of the current term is committed by counting replicas (Raft §5.4.2, Figure 8).
-    const quorumMatch = matches[this.quorum - 1];
+    const quorumMatch = this.voters.committedValue((id) => this.progress(id).match);
     const term = this.bugs.has('commit-old-term-by-counting') ? this.log.term(quorumMatch) : this.term;
     if (term === undefined || !this.log.maybeCommit(quorumMatch, term)) return false;
     if (this.log.term(committedBefore) !== this.term) {
@@ -711,7 +708,7 @@ export class RaftNode {
   private addRead(ctx: string): void {
     const { round, isNew } = this.readOnly.add(ctx, this.log.committed);
     if (!isNew) return;
-    this.readOnly.ack(round, this.id, this.quorum); // releases at once in a single-node cluster
+    this.readOnly.ack(round, this.id, this.voters); // releases at once in a single-node cluster
     if (this.peers.length > 1) this.repl.bcastHeartbeat(round);
   }
 

@@ -1,4 +1,5 @@
 import type { NodeId, ReadState } from './types.js';
+import type { MajorityConfig } from './quorum.js';
 
 interface Round {
   readonly id: number;
@@ -33,12 +34,12 @@ export class ReadOnly {
   }
 
   /** Records an acknowledgement of round `id` from `from`; releases every round up to it on quorum. */
-  ack(id: number, from: NodeId, quorum: number): void {
+  ack(id: number, from: NodeId, voters: MajorityConfig): void {
     const pos = this.rounds.findIndex((r) => r.id === id);
     if (pos < 0) return;
     const round = this.rounds[pos];
     round.acks.add(from);
-    if (round.acks.size < quorum) return;
+    if (!voters.isQuorum(round.acks)) return;
     for (const r of this.rounds.splice(0, pos + 1)) {
       for (const ctx of r.ctxs) this.released.push({ index: r.index, ctx });
       if (r === this.open) this.open = null;

@@ -3,6 +3,7 @@
  * `/admin/recover`, plus the test-only `/admin/faults` that drives the transport's fault hook.
  */
 import type { FastifyInstance } from 'fastify';
+import { majorityOf } from '../raft/quorum.js';
 import type { NodeId } from '../raft/types.js';
 import type { Transport } from '../net/transport.js';
 import { methodNotAllowed, unavailable } from './http-common.js';
@@ -119,7 +120,7 @@ export function quorumState(ctx: Pick<AdminContext, 'id' | 'host'>): { quorum: b
   if (s.role === 'leader') {
     const voters = s.progress.length;
     const active = s.progress.filter((p) => p.recentActive).length;
-    const need = Math.floor(voters / 2) + 1;
+    const need = majorityOf(voters);
     if (voters === 0 || active >= need) return { quorum: true };
     return { quorum: false, reason: `No quorum: the leader hears from ${active} of ${voters} nodes, needs ${need}` };
   }

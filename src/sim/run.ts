@@ -1,4 +1,5 @@
 import { checkLinearizable } from '../check/linearizability.js';
+import { majorityOf } from '../raft/quorum.js';
 import { makeRng } from '../raft/rng.js';
 import type { Message, NodeId, PlantedBug } from '../raft/types.js';
 import { SimClient, type SimHistoryEvent } from './client.js';
@@ -56,7 +57,7 @@ export function runSimulation(opts: SimOptions): SimResult {
   const faultMs = opts.faultMs ?? 2500;
   const healedMs = opts.healedMs ?? 2000;
   const ids: NodeId[] = Array.from({ length: opts.nodes }, (_, i) => i + 1);
-  const quorum = Math.floor(opts.nodes / 2) + 1;
+  const quorum = majorityOf(opts.nodes);
   const queue = new EventQueue();
   const trace: string[] = [];
   const log = opts.trace ? (line: string) => trace.push(line) : null;
