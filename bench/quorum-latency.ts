@@ -1,17 +1,22 @@
 /**
  * Quorum-mode write latency from one keep-alive client: `npm run bench:quorum-latency -- [--writes 2000]
- * [--followers 5] [--quorums 1,5] [--min-delay 0.1] [--max-delay 1] [--no-zero]`.
+ * [--followers 5] [--quorums 1,5] [--min-delay 0.1] [--max-delay 1] [--no-zero] [--in-process]`.
  *
  * For each W it starts a leader and the followers as child processes on free ports, sends sequential
  * `POST /write` requests over one keep-alive connection, and prints the median, p90 and p99 latency next to
  * what the order statistics predict for the simulated delay alone: with N followers and uniform [a, b]
  * one-way delays, the W-th fastest of N draws has mean a + (b - a) * W / (N + 1). A run with zero delay
  * (skip it with --no-zero) gives the cost of everything else: HTTP, JSON, replication round trips.
+ *
+ * `--in-process` runs the leader, the followers and the client in this one process (still over HTTP on
+ * loopback, with the cluster secret): no process has to be scheduled on a CPU to answer, so on a loaded
+ * machine it isolates what the simulated delay adds from the wake-ups of seven processes on two cores.
  */
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { clusterSecret } from '../src/modes/common/cluster.js';
 import { freePorts, spawnModeNode, type SpawnedNode } from '../src/modes/common/spawn.js';
+import { startQuorumNode } from '../src/modes/quorum/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +27,7 @@ const { values } = parseArgs({
     'min-delay': { type: 'string', default: '0.1' },
     'max-delay': { type: 'string', default: '1' },
     'no-zero': { type: 'boolean', default: false },
+    'in-process': { type: 'boolean', default: false },
   },
 });
 const writes = Number(values.writes);
@@ -33,7 +39,39 @@ const maxDelay = Number(values['max-delay']);
 const secret = clusterSecret();
 process.on('exit', () => secret.dispose());
 
+async function startInProcess(w: number, min: number, max: number): Promise<{ leader: string; stop(): Promise<void> }> {
+  const [lp, ...fps] = await freePorts(followers + 1);
+  const fs = await Promise.all(
+    fps.map((port) =>
+      startQuorumNode({
+        role: 'follower',
+        port,
+        leaderUrl: `http://127.0.0.1:${lp}`,
+        catchUpTimeoutMs: 500,
+        clusterSecretFile: secret.file,
+      }),
+    ),
+  );
+  const leader = await startQuorumNode({
+    role: 'leader',
+    port: lp,
+    followers: fs.map((f) => f.url),
+    writeQuorum: w,
+    minDelay: min,
+    maxDelay: max,
+    clusterSecretFile: secret.file,
+  });
+  return {
+    leader: leader.url,
+    stop: async () => {
+      await leader.close();
+      await Promise.all(fs.map((f) => f.close()));
+    },
+  };
+}
+
 async function startCluster(w: number, min: number, max: number): Promise<{ leader: string; stop(): Promise<void> }> {
+  if (values['in-process']) return startInProcess(w, min, max);
   const [lp, ...fps] = await freePorts(followers + 1);
   const env = { ...secret.env, WRITE_QUORUM: String(w), MIN_DELAY: String(min), MAX_DELAY: String(max) };
   const fs = await Promise.all(
@@ -93,7 +131,7 @@ async function measure(w: number, min: number, max: number): Promise<Record<stri
 
 async function main(): Promise<void> {
   process.stdout.write(
-    `# one keep-alive client, ${writes} sequential writes per W (after ${warmup} warm-up), ${followers} followers\n`,
+    `# one keep-alive client, ${writes} sequential writes per W (after ${warmup} warm-up), ${followers} followers, ${values['in-process'] ? 'every node in this process' : 'one process per node'}\n`,
   );
   const rows: Record<string, number | string>[] = [];
   if (!values['no-zero']) {
