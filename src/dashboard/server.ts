@@ -227,7 +227,10 @@ class PeerLink {
     if (this.latest === undefined || age > STALE_MS) {
       const why =
         this.latest === undefined
-          ? (this.error ?? 'connecting')
+          ? (this.error ??
+            (Date.now() - this.opened > STALE_MS
+              ? `no answer for ${Math.round((Date.now() - this.opened) / 1000)} s`
+              : 'connecting'))
           : `no summary for ${Math.round(age / 1000)} s${this.error === undefined ? '' : ` (${this.error})`}`;
       return { url: this.url, ok: false, error: why };
     }

@@ -6,7 +6,11 @@ import { SseParser, type SseEvent } from '../../src/client/chat-stream.js';
 import { WatchCompactedError, type WatchEvent } from '../../src/client/watch.js';
 import { AuthAdmin } from '../../src/client/auth.js';
 import type { LocalCluster } from '../../src/server/local-cluster.js';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { call, put, startCluster } from './helpers.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 /** Reads a watch stream until `until` holds (or the time is up), then closes it. */
 async function readStream(
@@ -223,6 +227,31 @@ describe('GET /watch (raft mode)', () => {
     }
     // Nothing else was seen than what the writers wrote (a write whose answer was lost may appear once).
     for (const s of seen) assert.match(s.key, /^fo\/[1-4]\/\d+$/);
+  });
+
+  test('quorumkv watch prints each change as it is committed', async () => {
+    const leader = await cluster.waitLeader();
+    const start = (await put(cluster.url(leader), 'other-key', { value: 0 })).body.revision as number;
+    const endpoints = [...cluster.urls.values()].join(',');
+    const cli = new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [MAIN, 'watch', 'cli/', '--since-revision', String(start), '--count', '3', '--endpoints', endpoints],
+        { timeout: 15_000 },
+        (err, stdout, stderr) =>
+          err === null ? resolve({ stdout, stderr }) : reject(new Error(`${err.message} ${stderr}`)),
+      ),
+    );
+    const a = await put(cluster.url(leader), 'cli/a', { value: { x: 1 } });
+    await put(cluster.url(leader), 'not-cli', { value: 1 });
+    const b = await put(cluster.url(leader), 'cli/b', { value: 'text' });
+    const d = await call(cluster.url(leader), 'DELETE', '/kvs/cli%2Fa');
+    const out = await cli;
+    assert.deepEqual(out.stdout.trim().split('\n'), [
+      `${a.body.revision}\tput\tcli/a\t{"x":1}`,
+      `${b.body.revision}\tput\tcli/b\t"text"`,
+      `${d.body.revision}\tdelete\tcli/a`,
+    ]);
   });
 
   test('with auth on, watching needs read permission on the prefix', async () => {
