@@ -334,13 +334,19 @@ async function securityCost(o: Options, rounds: number): Promise<void> {
   const what = [o.tls ? 'TLS' : '', o.auth ? 'auth' : ''].filter((s) => s !== '').join(' + ');
   const plain: RunResult[] = [];
   const secured: RunResult[] = [];
+  const plainRuns: ClusterRun[] = [];
+  const securedRuns: ClusterRun[] = [];
+  const split = (c: ClusterRun) =>
+    `   leader ${c.leaderUs?.toFixed(0) ?? '?'} + followers ${c.followersUs?.toFixed(0) ?? '?'} us/op`;
   for (let r = 1; r <= rounds; r++) {
     const p = await measureCluster(o, false);
     plain.push(p.result);
-    console.log(line(`plain${r}`, p.result));
+    plainRuns.push(p);
+    console.log(line(`plain${r}`, p.result) + split(p));
     const s = await measureCluster(o, true);
     secured.push(s.result);
-    console.log(line(`secure${r}`, s.result) + `   (${what})`);
+    securedRuns.push(s);
+    console.log(line(`secure${r}`, s.result) + split(s) + `   (${what})`);
     console.log(`ratio${r}   ${(s.result.opsPerSec / p.result.opsPerSec).toFixed(3)}`);
   }
   const ratio = mid(secured.map((s, i) => s.opsPerSec / (plain[i] as RunResult).opsPerSec));
@@ -354,6 +360,13 @@ async function securityCost(o: Options, rounds: number): Promise<void> {
         `p99 ${med(xs, (x) => x.p99)} ms   server CPU ${med(xs, (x) => x.cpuUsPerOp ?? Number.NaN)} us/op`,
     );
   }
+  const cpu = (xs: readonly ClusterRun[], f: (c: ClusterRun) => number | undefined) =>
+    mid(xs.map((x) => f(x) ?? Number.NaN)).toFixed(0);
+  console.log(
+    `server CPU per op, leader / followers (medians): plain ${cpu(plainRuns, (c) => c.leaderUs)} / ` +
+      `${cpu(plainRuns, (c) => c.followersUs)} us, ${what} ${cpu(securedRuns, (c) => c.leaderUs)} / ` +
+      `${cpu(securedRuns, (c) => c.followersUs)} us`,
+  );
   console.log(
     `ratio    ${ratio.toFixed(3)} of the plain cluster's rate with ${what} (median of the rounds' ratios): ` +
       `${((1 - ratio) * 100).toFixed(1)}% fewer ${o.op}s/s`,
