@@ -8,7 +8,8 @@
  * for `idleMs` — a live node sends a progress event every few seconds) the watch reconnects to the next
  * endpoint with jittered backoff, resuming after the last revision seen (`Last-Event-ID`); changes at or
  * below it are dropped, so each change is yielded once, in commit order. A compacted revision (410, or an
- * `event: compacted` on the stream) ends it with WatchCompactedError; 400, 401 and 403 end it with KvError.
+ * `event: compacted` on the stream) ends it with WatchCompactedError; 400, 401 and 403 (and a permission
+ * revoked while watching, `event: cancelled`) end it with KvError.
  */
 import { SseParser } from './chat-stream.js';
 import { KvError } from './errors.js';
@@ -184,6 +185,10 @@ export class KvWatch implements AsyncIterable<WatchEvent> {
           if (ev.event === 'compacted') {
             const body = JSON.parse(ev.data) as { compact_revision?: number };
             throw new WatchCompactedError(body.compact_revision ?? 0);
+          }
+          if (ev.event === 'cancelled') {
+            const body = JSON.parse(ev.data) as Record<string, JsonValue>;
+            throw new KvError(typeof body.error === 'string' ? body.error : 'Watch cancelled', 403, body);
           }
           if (ev.event === 'put' || ev.event === 'delete') {
             const change = toEvent(ev.data);

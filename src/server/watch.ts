@@ -13,6 +13,8 @@
  * `410 {"error":"Revision compacted","compact_revision":n}`; a stream that falls that far behind (a reader
  * too slow for the history, a snapshot installed past it) ends with an `event: compacted` saying the same.
  * Slow readers are paced by the socket: while a write waits for `drain` the stream reads from the history.
+ * With auth on, a user who loses read permission on the prefix gets `event: cancelled` (Permission denied)
+ * with the next change, and the stream ends.
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -34,6 +36,8 @@ interface Subscriber {
   /** Waiting for `drain`: live changes are left to the history. */
   busy: boolean;
   closed: boolean;
+  /** With auth on: whether the user may still read the prefix (a revoked permission ends the stream). */
+  readonly allowed?: () => boolean;
 }
 
 function frames(changes: readonly KvChange[]): string {
@@ -76,7 +80,7 @@ export class WatchHub implements WatchListener {
   }
 
   /** Starts streaming changes under `prefix` after `after` on `res` (headers not yet sent; `after` not compacted). */
-  open(prefix: string, after: number, res: ServerResponse): void {
+  open(prefix: string, after: number, res: ServerResponse, allowed?: () => boolean): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -85,7 +89,15 @@ export class WatchHub implements WatchListener {
     });
     // The starting point, as a progress event: a client that gave none learns where it may resume from.
     res.write(`retry: 1000\n\nevent: progress\nid: ${after}\ndata: {"revision":${after}}\n\n`);
-    const sub: Subscriber = { prefix, res, after, pending: [], busy: false, closed: false };
+    const sub: Subscriber = {
+      prefix,
+      res,
+      after,
+      pending: [],
+      busy: false,
+      closed: false,
+      ...(allowed === undefined ? {} : { allowed }),
+    };
     this.subs.add(sub);
     const done = () => this.drop(sub);
     res.on('close', done);
@@ -140,6 +152,12 @@ export class WatchHub implements WatchListener {
   }
 
   private write(sub: Subscriber, batch: readonly KvChange[]): boolean {
+    if (sub.allowed !== undefined && !sub.allowed()) {
+      // The user lost read permission on the prefix (or was deleted): the watch ends, as in etcd.
+      sub.res.end(`event: cancelled\ndata: ${JSON.stringify({ error: 'Permission denied' })}\n\n`);
+      this.drop(sub);
+      return false;
+    }
     sub.after = (batch[batch.length - 1] as KvChange).revision;
     this.delivered += batch.length;
     if (sub.res.write(frames(batch))) return true;
@@ -214,13 +232,17 @@ export function registerWatchRoute(app: FastifyInstance, ctx: WatchRouteContext)
         if (!/^\d{1,15}$/.test(last.trim())) throw new HttpError(400, 'Last-Event-ID must be a revision');
         after = Number(last.trim());
       }
-      if (ctx.gate.enabled) await ctx.gate.check(req, (auth, user) => auth.canReadPrefix(user, prefix));
+      let allowed: (() => boolean) | undefined;
+      if (ctx.gate.enabled) {
+        const user = await ctx.gate.check(req, (auth, u) => auth.canReadPrefix(u, prefix));
+        allowed = () => !ctx.gate.enabled || ctx.gate.state.canReadPrefix(user, prefix);
+      }
       const compact = ctx.history.compactRevision;
       if (after < compact) {
         return reply.code(410).send({ error: 'Revision compacted', compact_revision: compact });
       }
       reply.hijack();
-      ctx.hub.open(prefix, after, reply.raw);
+      ctx.hub.open(prefix, after, reply.raw, allowed);
       return reply;
     },
   );

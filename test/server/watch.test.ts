@@ -282,8 +282,11 @@ describe('GET /watch (raft mode)', () => {
       const got = await next;
       assert.equal(got.done, false);
       assert.deepEqual([got.value?.key, got.value?.value], ['pub/x', 'hello']);
+      // Revoking the permission ends the watch with the next change.
+      await admin.revokePermission('reader', 'pub/');
+      await root.put('pub/y', 'after');
+      await assert.rejects(it.next(), (e: unknown) => e instanceof KvError && e.status === 403);
       w.close();
-      await it.return?.();
     } finally {
       await acClean();
     }
