@@ -202,6 +202,46 @@ interface ClusterRun {
   readonly result: RunResult;
   readonly leaderUs?: number;
   readonly followersUs?: number;
+  /** The leader's event-loop delays during the run (from its /metrics before and after). */
+  readonly loop?: LoopFigures;
+}
+
+/** Event-loop delay during a run: p99 and p99.9 as bucket bounds, and the largest bucket reached (ms). */
+interface LoopFigures {
+  readonly p99: number;
+  readonly p999: number;
+  readonly worst: number;
+  readonly samples: number;
+}
+
+/** The cumulative `quorumkv_event_loop_delay_seconds` buckets of a /metrics text: upper bound -> count. */
+function loopBuckets(metrics: string): Map<number, number> {
+  const out = new Map<number, number>();
+  const re = /^quorumkv_event_loop_delay_seconds_bucket\{le="([^"]+)"\} (\d+)/gm;
+  for (const m of metrics.matchAll(re)) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  return out;
+}
+
+/** The delays recorded between two scrapes, as percentiles at bucket bounds (ms). */
+function loopFigures(before: Map<number, number>, after: Map<number, number>): LoopFigures | undefined {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const counts = bounds.map((b) => (after.get(b) ?? 0) - (before.get(b) ?? 0));
+  const total = counts.at(-1) ?? 0;
+  if (total <= 0) return undefined;
+  const at = (q: number) => (bounds[counts.findIndex((c) => c >= q * total)] ?? Infinity) * 1000;
+  let worst = 0;
+  for (let i = 0; i < bounds.length; i++) {
+    if (counts[i] > (i === 0 ? 0 : counts[i - 1])) worst = (bounds[i] as number) * 1000;
+  }
+  return { p99: at(0.99), p999: at(0.999), worst, samples: total };
+}
+
+const ms = (x: number) => (x === Infinity ? '>3000' : x < 1 ? x.toFixed(1) : x.toFixed(0));
+
+function loopLine(l: LoopFigures | undefined): string {
+  return l === undefined
+    ? ''
+    : `   loop delay p99 <=${ms(l.p99)} ms, p99.9 <=${ms(l.p999)} ms, worst <=${ms(l.worst)} ms`;
 }
 
 /** `secured`: with `o.tls` and `o.auth` as asked (the plain cluster has neither). */
@@ -226,16 +266,34 @@ async function measureCluster(o: Options, secured = false): Promise<ClusterRun> 
     await preload(cluster.url(leader), o.keys, access, (u, init) => cluster.fetch(u, init));
     await warm(urls, o, access);
     const used: number[] = [];
+    const scrape = async () => {
+      try {
+        const res = await cluster.fetch(
+          `${cluster.url(leader)}/metrics`,
+          access.authorization === undefined ? {} : { headers: { authorization: access.authorization } },
+        );
+        return loopBuckets(await res.text());
+      } catch {
+        return new Map<number, number>();
+      }
+    };
+    const loopBefore = await scrape();
     const result = await measured(
       cluster.ids.map((id) => cluster.pid(id)),
       () => drive(urls, o, access),
       used,
     );
+    const loop = loopFigures(loopBefore, await scrape());
     const ok = result.total - result.non2xx - result.errors;
-    if (ok <= 0) return { result };
+    if (ok <= 0) return { result, ...(loop === undefined ? {} : { loop }) };
     const li = cluster.ids.indexOf(leader);
     const followers = used.reduce((sum, u, i) => (i === li ? sum : sum + u), 0);
-    return { result, leaderUs: ((used[li] ?? 0) * 1e6) / ok, followersUs: (followers * 1e6) / ok };
+    return {
+      result,
+      leaderUs: ((used[li] ?? 0) * 1e6) / ok,
+      followersUs: (followers * 1e6) / ok,
+      ...(loop === undefined ? {} : { loop }),
+    };
   } finally {
     await cluster.stopAll();
     rmSync(dir, { recursive: true, force: true });
@@ -306,7 +364,7 @@ async function main(): Promise<void> {
       c.leaderUs === undefined
         ? ''
         : `   (leader ${c.leaderUs.toFixed(0)}, followers ${c.followersUs?.toFixed(0)} us/op)`;
-    console.log(line(rounds > 1 ? `cluster${r}` : 'cluster', c.result) + split);
+    console.log(line(rounds > 1 ? `cluster${r}` : 'cluster', c.result) + split + loopLine(c.loop));
     if (!o.bare) continue;
     const b = await measureBare(o);
     bareRuns.push(b);
@@ -317,6 +375,13 @@ async function main(): Promise<void> {
   if (rounds > 1) {
     const p = (f: (r: RunResult) => number) => mid(clusterRuns.map((c) => f(c.result))).toFixed(2);
     console.log(`cluster median ${ops.toFixed(0)} ops/s   p50 ${p((r) => r.p50)} ms   p99 ${p((r) => r.p99)} ms`);
+    const loops = clusterRuns.flatMap((c) => (c.loop === undefined ? [] : [c.loop]));
+    if (loops.length > 0) {
+      console.log(
+        `leader event-loop delay (medians of the rounds): p99 <=${ms(mid(loops.map((l) => l.p99)))} ms, ` +
+          `p99.9 <=${ms(mid(loops.map((l) => l.p999)))} ms, worst <=${ms(mid(loops.map((l) => l.worst)))} ms`,
+      );
+    }
   }
   if (!o.bare) return;
   const bareOps = mid(bareRuns.map((b) => b.opsPerSec));

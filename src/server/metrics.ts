@@ -8,6 +8,7 @@ import type { RefusalSample } from '../net/peer-auth.js';
 import { registerRefusalMetric } from '../net/peer-auth-http.js';
 import type { RaftHost } from './driver.js';
 import { LATENCY_BUCKETS, LatencyHistogram } from './latency.js';
+import type { LoopDelay } from './loop-delay.js';
 import type { Forwarder } from './forward.js';
 
 export interface MetricsSources {
@@ -17,6 +18,8 @@ export interface MetricsSources {
   readonly storageStats: () => Record<string, unknown> | undefined;
   /** Refused peer credentials (HTTP and transport), by channel and reason. */
   readonly peerRefusals?: () => readonly RefusalSample[];
+  /** The event loop's delays (see loop-delay.ts). */
+  readonly loopDelay?: LoopDelay;
 }
 
 /** Per route and method: response counts by status and a latency histogram, kept in plain arrays. */
@@ -121,6 +124,15 @@ export class NodeMetrics {
       'Leader: from a proposal reaching the host to its entry being applied',
       () => [{ labels: {}, h: src.host.commitLatency }],
     );
+    const loop = src.loopDelay;
+    if (loop !== undefined) {
+      registerHistogram(
+        r,
+        'quorumkv_event_loop_delay_seconds',
+        'How late the event loop ran a 20 ms timer (sampled every 20 ms): the stalls requests wait through',
+        () => [{ labels: {}, h: loop.histogram }],
+      );
+    }
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,
@@ -149,6 +161,12 @@ export class NodeMetrics {
     gauge('quorumkv_raft_leader_id', 'Id of the known leader (0: none)', () => host.leader);
     gauge('quorumkv_node_failed', '1 while the node is marked failed', () => (host.failed ? 1 : 0));
     gauge('quorumkv_pending_requests', 'Client requests waiting in the host loop', () => host.pendingCount);
+    if (loop !== undefined) {
+      gauge('quorumkv_event_loop_delay_max_seconds', 'Longest event-loop delay seen since start', () => loop.max);
+    }
+    gauge('quorumkv_storage_disk_full', '1 while the disk is full and log writes wait for room', () =>
+      src.storageStats()?.diskFull ? 1 : 0,
+    );
     counter('quorumkv_raft_proposals_total', 'Commands proposed by this node', () => host.counters.proposals);
     counter('quorumkv_raft_propose_batches_total', 'propose() calls (batches)', () => host.counters.proposeBatches);
     counter('quorumkv_raft_read_rounds_total', 'ReadIndex rounds started', () => host.counters.readRounds);

@@ -22,6 +22,7 @@ import { NodeMetrics } from './metrics.js';
 import { kvApp } from './kv-app.js';
 import { registerDashboard } from '../dashboard/server.js';
 import { hostStorageOf } from './host-ports.js';
+import { LoopDelay } from './loop-delay.js';
 import { openStorage, storageStats } from './storage.js';
 import { APP_MARKER_FILE } from '../storage/backup.js';
 
@@ -162,8 +163,10 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
   const forwarder = new Forwarder(cfg.id, peerHttp, (method, url, body) => auth.signHeaders(method, url, body), tls);
   const availability = new Availability(cfg.id, host, forwarder, cfg.tickMs);
   const stats = () => storageStats(storage);
+  const loopDelay = new LoopDelay();
   const metrics = new NodeMetrics({
     host,
+    loopDelay,
     forwarder,
     storageStats: stats,
     peerRefusals: () => [...auth.refusals.snapshot(), ...transport.stats().authRefused],
@@ -235,6 +238,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     close() {
       closing ??= (async () => {
         availability.close();
+        loopDelay.close();
         await app.close();
         forwarder.close();
         await host.close();
