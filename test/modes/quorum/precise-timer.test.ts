@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PreciseScheduler, type TimerHost } from '../../../src/modes/common/precise-timer.js';
-import { SimulatedDelay } from '../../../src/modes/common/delay.js';
+import { SimulatedDelay, coarseDelayRequested } from '../../../src/modes/common/delay.js';
 
 /** A deterministic host: time moves only when the test says so; immediates and timers run on request. */
 class FakeHost implements TimerHost {
@@ -185,4 +185,22 @@ test('real clock: sub-millisecond delays are no longer rounded up to a timer tur
   const median = late[100] as number;
   assert.ok(median >= 0.1, `waited at least the minimum (median ${median})`);
   assert.ok(median < 0.9, `median wait ${median.toFixed(3)} ms for a 0.1-0.3 ms delay`);
+});
+
+test('SimulatedDelay: the precise scheduler by default, setTimeout when coarse (QKV_COARSE_DELAY=1)', async () => {
+  const { host, s } = setup();
+  const precise = new SimulatedDelay(0.2, 0.2, s, false);
+  let done = false;
+  void precise.wait().then(() => (done = true));
+  assert.equal(s.pending, 1, 'the wait is on the scheduler');
+  host.advanceUs(200);
+  host.turn();
+  await Promise.resolve();
+  assert.ok(done);
+  const coarse = new SimulatedDelay(0.2, 0.2, s, true);
+  const waiting = coarse.wait();
+  assert.equal(s.pending, 0, 'a coarse wait does not use the scheduler');
+  await waiting;
+  assert.equal(coarseDelayRequested({ QKV_COARSE_DELAY: '1' }), true);
+  assert.equal(coarseDelayRequested({}), false);
 });
