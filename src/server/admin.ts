@@ -158,6 +158,57 @@ function diskFull(ctx: Pick<AdminContext, 'storageStats'>): { since: string; rea
   return { since, reason: `Disk full since ${since}: log writes wait for room (${full.error})` };
 }
 
+/** The body of `GET /status` (also read by the dashboard once per second while a page is open). */
+export function nodeStatus(ctx: AdminContext): Record<string, unknown> {
+  const s = ctx.host.status();
+  const t = ctx.transport.stats();
+  const links = new Map(t.peers.map((p) => [p.id, p]));
+  const progress = new Map(s.progress.map((p) => [p.id, p]));
+  const peers = [...new Set([...links.keys(), ...progress.keys()])]
+    .filter((id) => id !== ctx.id)
+    .sort((a, b) => a - b)
+    .map((id) => {
+      const l = links.get(id);
+      const p = progress.get(id);
+      return {
+        id,
+        url: ctx.forwarder.urlOf(id) ?? null,
+        connected: l?.connected ?? false,
+        sent: l?.sent ?? 0,
+        received: l?.received ?? 0,
+        dropped: l?.dropped ?? 0,
+        queue: l?.queueLength ?? 0,
+        match: p?.match ?? null,
+        next: p?.next ?? null,
+        state: p?.state ?? null,
+        recent_active: p?.recentActive ?? null,
+      };
+    });
+  const q = quorumState(ctx);
+  return {
+    id: ctx.id,
+    node_id: ctx.id,
+    mode: 'raft',
+    role: s.role,
+    state: ctx.availability.state,
+    quorum: q.quorum,
+    ready: readiness(ctx).ready,
+    term: s.term,
+    vote: s.vote,
+    commit: s.commit,
+    applied: ctx.host.applied,
+    first_index: s.firstIndex,
+    last_index: s.lastIndex,
+    leader: s.leader || null,
+    leader_url: s.leader ? (ctx.forwarder.urlOf(s.leader) ?? null) : null,
+    peers,
+    dropped_peers: ctx.host.droppedPeers,
+    counters: ctx.host.counters,
+    storage: ctx.storageStats() ?? null,
+    ...ctx.extraStatus(),
+  };
+}
+
 export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): void {
   const { host } = ctx;
 
@@ -196,55 +247,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
   });
   methodNotAllowed(app, '/ready', ['GET']);
 
-  app.get('/status', () => {
-    const s = host.status();
-    const t = ctx.transport.stats();
-    const links = new Map(t.peers.map((p) => [p.id, p]));
-    const progress = new Map(s.progress.map((p) => [p.id, p]));
-    const peers = [...new Set([...links.keys(), ...progress.keys()])]
-      .filter((id) => id !== ctx.id)
-      .sort((a, b) => a - b)
-      .map((id) => {
-        const l = links.get(id);
-        const p = progress.get(id);
-        return {
-          id,
-          url: ctx.forwarder.urlOf(id) ?? null,
-          connected: l?.connected ?? false,
-          sent: l?.sent ?? 0,
-          received: l?.received ?? 0,
-          dropped: l?.dropped ?? 0,
-          queue: l?.queueLength ?? 0,
-          match: p?.match ?? null,
-          next: p?.next ?? null,
-          state: p?.state ?? null,
-          recent_active: p?.recentActive ?? null,
-        };
-      });
-    const q = quorumState(ctx);
-    return {
-      id: ctx.id,
-      node_id: ctx.id,
-      mode: 'raft',
-      role: s.role,
-      state: ctx.availability.state,
-      quorum: q.quorum,
-      ready: readiness(ctx).ready,
-      term: s.term,
-      vote: s.vote,
-      commit: s.commit,
-      applied: host.applied,
-      first_index: s.firstIndex,
-      last_index: s.lastIndex,
-      leader: s.leader || null,
-      leader_url: s.leader ? (ctx.forwarder.urlOf(s.leader) ?? null) : null,
-      peers,
-      dropped_peers: host.droppedPeers,
-      counters: host.counters,
-      storage: ctx.storageStats() ?? null,
-      ...ctx.extraStatus(),
-    };
-  });
+  app.get('/status', () => nodeStatus(ctx));
   methodNotAllowed(app, '/status', ['GET']);
 
   app.get('/metrics', async (_req, reply) => {

@@ -11,7 +11,7 @@ import { checkExposure, httpsServerOptions, loadTls, schemeOf, tlsAgent } from '
 import { RaftNode } from '../raft/node.js';
 import { makeRng } from '../raft/rng.js';
 import { chatApp } from '../chat/app.js';
-import { Availability, registerAdminRoutes } from './admin.js';
+import { Availability, nodeStatus, registerAdminRoutes, type AdminContext } from './admin.js';
 import { registerSnapshotRoute, SNAPSHOT_ROUTE } from './backup-route.js';
 import type { AppName, RaftApp } from './app.js';
 import type { NodeConfig, ServerConfig } from './config.js';
@@ -185,7 +185,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     checkServing: () => availability.check(),
     peerAuthenticated: auth.verifier !== undefined,
   });
-  registerAdminRoutes(app, {
+  const adminCtx: AdminContext = {
     id: cfg.id,
     host,
     transport,
@@ -194,7 +194,8 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     forwarder,
     storageStats: stats,
     extraStatus: () => ({ app: appDef.name, ...opened.status(), transport: transport.stats() }),
-  });
+  };
+  registerAdminRoutes(app, adminCtx);
   registerSnapshotRoute(app, {
     id: cfg.id,
     app: appDef.name,
@@ -220,6 +221,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     mode: 'raft',
     app: appDef.name,
     selfUrl: () => url,
+    status: () => nodeStatus(adminCtx),
     peerUrls: () => peers.filter((p) => p !== cfg.id).flatMap((p) => forwarder.urlOf(p) ?? []),
     ...(appDef.name === 'chat' ? { keys: () => [] } : {}),
     ...(opened.checkAdmin === undefined ? {} : { checkAdmin: opened.checkAdmin }),
