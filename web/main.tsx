@@ -37,21 +37,23 @@ function Credential() {
   return (
     <details class="credential">
       <summary>credential</summary>
-      <input
-        type="password"
-        placeholder="user:password or token"
-        value={value}
-        onInput={(e) => setValue((e.target as HTMLInputElement).value)}
-      />
-      <button
-        onClick={() => {
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
           sessionStorage.setItem(CREDENTIAL_KEY, value);
           location.reload();
         }}
       >
-        Use
-      </button>
-      <span class="muted"> needed with auth on (raft --auth): root for the buttons, read/write for keys</span>
+        <input
+          type="password"
+          autocomplete="current-password"
+          placeholder="user:password or token"
+          value={value}
+          onInput={(e) => setValue((e.target as HTMLInputElement).value)}
+        />
+        <button type="submit">Use</button>
+        <span class="muted"> needed with auth on (raft --auth): root for the buttons, read/write for keys</span>
+      </form>
     </details>
   );
 }
