@@ -29,6 +29,12 @@ class FakeHost implements TimerHost {
   setImmediate(fn: () => void): void {
     this.immediates.push(fn);
   }
+  naps: number[] = [];
+  /** A nap moves the fake clock on by its length, as a real one would pass. */
+  nap(us: number): void {
+    this.naps.push(us);
+    this.advanceUs(us);
+  }
   advanceUs(us: number): void {
     this.nowNs += BigInt(us) * 1000n;
   }
@@ -46,9 +52,9 @@ class FakeHost implements TimerHost {
   }
 }
 
-function setup(spinWindowMs = 1.5): { host: FakeHost; s: PreciseScheduler; fired: string[] } {
+function setup(spinWindowMs = 1.5, napUs = 0): { host: FakeHost; s: PreciseScheduler; fired: string[] } {
   const host = new FakeHost();
-  return { host, s: new PreciseScheduler({ host, spinWindowMs }), fired: [] };
+  return { host, s: new PreciseScheduler({ host, spinWindowMs, napUs }), fired: [] };
 }
 
 test('fires each wait on the first turn at or after its due time, in due order', () => {
@@ -165,8 +171,35 @@ test('many random waits fire in nondecreasing due order', () => {
   for (let i = 1; i < dues.length; i++) assert.ok((dues[i - 1] as number) <= (dues[i] as number) + 1e-6);
 });
 
+test('a polling turn naps while the earliest wait is further than a nap and its margin away', () => {
+  const { host, s, fired } = setup(1.5, 50);
+  s.schedule(0.3, () => fired.push('a'));
+  host.turn(); // 300 us left: nap 50 us
+  assert.deepEqual(host.naps, [50]);
+  host.turn(); // 250 left
+  host.turn(); // 200
+  host.turn(); // 150
+  assert.deepEqual(host.naps, [50, 50, 50, 50]);
+  host.turn(); // 100 left: not more than 50 + 60 away, no nap
+  assert.equal(host.naps.length, 4);
+  assert.equal(fired.length, 0);
+  host.advanceUs(100);
+  host.turn();
+  assert.deepEqual(fired, ['a']);
+  assert.equal(s.naps, 4);
+  // A wait that falls due during a nap fires right after it, in the same turn.
+  s.schedule(0.15, () => fired.push('b'));
+  host.advanceUs(110);
+  host.turn(); // 40 us left after the advance: no nap
+  assert.deepEqual(fired, ['a']);
+  host.advanceUs(40);
+  host.turn();
+  assert.deepEqual(fired, ['a', 'b']);
+});
+
 test('rejects invalid waits and windows', () => {
   assert.throws(() => new PreciseScheduler({ spinWindowMs: -1 }), RangeError);
+  assert.throws(() => new PreciseScheduler({ napUs: Number.NaN }), RangeError);
   const { s } = setup();
   assert.throws(() => s.schedule(Number.NaN, () => undefined), RangeError);
 });
