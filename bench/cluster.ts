@@ -438,6 +438,8 @@ async function securityCost(o: Options, rounds: number): Promise<void> {
   );
 }
 
+const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
+
 /** One `/ui/events` stream per node, read to the end; `close` ends them and says how many summaries came. */
 function openDashboards(urls: readonly string[]): { close(): Promise<number> } {
   const ac = new AbortController();
@@ -488,7 +490,7 @@ async function dashboardCost(o: Options, rounds: number): Promise<void> {
     await idle.close();
     console.log(
       `idle     nodes' CPU ${idleWithout.toFixed(1)} ms/s without, ${idleWith.toFixed(1)} ms/s with a dashboard ` +
-        `stream open on each node (+${(idleWith - idleWithout).toFixed(1)} ms/s)`,
+        `stream open on each node (${signed(idleWith - idleWithout)} ms/s)`,
     );
     await warm(urls, o);
     const without: RunResult[] = [];
@@ -537,12 +539,13 @@ async function dashboardCost(o: Options, rounds: number): Promise<void> {
     const plainOps = mid(without.map((x) => x.opsPerSec));
     const displaced = ((idleWith - idleWithout) * 1000) / usPerOp;
     console.log(
-      `cpu      the streams' +${(idleWith - idleWithout).toFixed(1)} ms/s of CPU at ${usPerOp.toFixed(0)} us per ${o.op} ` +
+      `cpu      the streams' ${signed(idleWith - idleWithout)} ms/s of CPU at ${usPerOp.toFixed(0)} us per ${o.op} ` +
         `is about ${displaced.toFixed(0)} ${o.op}s/s: ${((displaced / plainOps) * 100).toFixed(2)}% of the plain rate`,
     );
     console.log(
       `ratio    ${ratio.toFixed(3)} of the rate without a dashboard (median of the rounds' ratios): ` +
-        `${((1 - ratio) * 100).toFixed(1)}% fewer ${o.op}s/s with one dashboard stream open on each of ${all.length} nodes`,
+        `${Math.abs((1 - ratio) * 100).toFixed(1)}% ${ratio <= 1 ? 'fewer' : 'more'} ${o.op}s/s with one dashboard stream ` +
+        `open on each of ${all.length} nodes (a CPU figure at or below zero, or a ratio above 1, is within the noise)`,
     );
   } finally {
     await cluster.stopAll();
