@@ -482,15 +482,23 @@ async function dashboardCost(o: Options, rounds: number): Promise<void> {
       await new Promise((res) => setTimeout(res, ms));
       return (pids.reduce<number>((sum, p, i) => sum + cpuSeconds(p) - (before[i] ?? 0), 0) * 1000) / (ms / 1000);
     };
-    const idleWithout = await idleCpu(10_000);
-    const idle = openDashboards(all);
-    // Past the first summaries (minutes of history, first-use compilation) before measuring.
-    await new Promise((res) => setTimeout(res, 3000));
-    const idleWith = await idleCpu(10_000);
-    await idle.close();
+    // Three pairs of 8 s windows, without then with the streams; the median of the pairs' differences.
+    const idlePairs: [number, number][] = [];
+    for (let i = 0; i < 3; i++) {
+      const off = await idleCpu(8000);
+      const idle = openDashboards(all);
+      // Past the first summaries (minutes of history, first-use compilation) before measuring.
+      await new Promise((res) => setTimeout(res, 2000));
+      const on = await idleCpu(8000);
+      await idle.close();
+      idlePairs.push([off, on]);
+    }
+    const idleWithout = mid(idlePairs.map(([off]) => off));
+    const idleWith = idleWithout + mid(idlePairs.map(([off, on]) => on - off));
     console.log(
       `idle     nodes' CPU ${idleWithout.toFixed(1)} ms/s without, ${idleWith.toFixed(1)} ms/s with a dashboard ` +
-        `stream open on each node (${signed(idleWith - idleWithout)} ms/s)`,
+        `stream open on each node (${signed(idleWith - idleWithout)} ms/s; pairs ` +
+        `${idlePairs.map(([off, on]) => signed(on - off)).join(', ')})`,
     );
     await warm(urls, o);
     const without: RunResult[] = [];
