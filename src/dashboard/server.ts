@@ -50,8 +50,16 @@ export interface DashboardOptions {
   extra?(): Record<string, unknown>;
   /** The key browser's listing (absent: the mode's `GET /kvs?prefix=` is used, as in raft mode). */
   keys?(prefix: string, limit: number): KeyRow[];
-  /** Throws a 401/403 HttpError unless the request may control nodes (raft with auth: root). */
-  checkAdmin?(req: FastifyRequest): Promise<void>;
+  /**
+   * With client auth on (raft): throws a 401/403 HttpError unless the request is root's, and resolves true.
+   * Resolves false when client auth is off.
+   */
+  checkAdmin?(req: FastifyRequest): Promise<boolean>;
+  /**
+   * The node listens beyond loopback: its controls then need client auth's root user (its `/admin/*` routes
+   * need a peer credential there, which a browser does not have).
+   */
+  readonly exposed?: boolean;
   /** Headers signing a request to a peer's admin route with the cluster secret. */
   sign?(method: string, path: string, body: string): Record<string, string>;
   /** How to reach peers over HTTPS (an undici agent trusting the cluster's CA); default the global fetch. */
@@ -653,7 +661,13 @@ export function registerDashboard(app: FastifyInstance, opts: DashboardOptions):
       },
     },
     async (req) => {
-      await opts.checkAdmin?.(req);
+      const root = (await opts.checkAdmin?.(req)) === true;
+      if (opts.exposed === true && !root) {
+        throw new HttpError(
+          403,
+          'The controls of a node reachable beyond loopback need client auth and the root user (quorumkv cluster --auth)',
+        );
+      }
       const { action, node } = req.body;
       const target = originOf(node);
       if (action === 'partition' || action === 'heal') {

@@ -22,8 +22,11 @@ export interface OpenedApp<R, C> {
   routes(app: FastifyInstance, ctx: AppRouteContext<R, C>): void;
   /** Extra fields for `/status`. */
   status(): Record<string, unknown>;
-  /** Throws a 401/403 HttpError unless the request may use the dashboard's node controls (auth on: root). */
-  readonly checkAdmin?: (req: FastifyRequest) => Promise<void>;
+  /**
+   * The dashboard's node controls: with client auth on, throws a 401/403 HttpError unless the request is
+   * root's and resolves true; resolves false with auth off.
+   */
+  readonly checkAdmin?: (req: FastifyRequest) => Promise<boolean>;
   close(): void;
 }
 

@@ -226,6 +226,7 @@ async function startNode<R, C>(cfg: ServerConfig, appDef: RaftApp<R, C>): Promis
     ...(appDef.name === 'chat' ? { keys: () => [] } : {}),
     ...(opened.checkAdmin === undefined ? {} : { checkAdmin: opened.checkAdmin }),
     sign: (method, p, body) => auth.signHeaders(method, p, body),
+    exposed: !isLoopbackHost(cfg.http.host),
     ...(tls === undefined ? {} : { dispatcher: tlsAgent(tls.ca === undefined ? {} : { ca: tls.ca }) }),
   });
 

@@ -1,7 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OpsMeter, isClientRoute } from '../../src/dashboard/meter.js';
-import { differingKeys, type NodeSummary } from '../../src/dashboard/server.js';
+import { differingKeys, registerDashboard, type NodeSummary } from '../../src/dashboard/server.js';
+import { createHttpServer } from '../../src/server/http-common.js';
 import { SseParser } from '../../src/client/chat-stream.js';
 import type { LocalCluster } from '../../src/server/local-cluster.js';
 import { call, eventually, startCluster } from '../server/helpers.js';
@@ -187,5 +188,30 @@ test('with auth on, the node controls are root only', async () => {
     assert.equal((await fetch(`${cluster.url(1)}/ui/kv/x`)).status, 401);
   } finally {
     await cleanup();
+  }
+});
+
+test('a node reachable beyond loopback refuses the controls without client auth', async () => {
+  const app = createHttpServer();
+  app.get('/status', () => ({ role: 'replica' }));
+  registerDashboard(app, {
+    mode: 'eventual',
+    selfUrl: () => 'http://10.0.0.1:8100',
+    peerUrls: () => [],
+    exposed: true,
+  });
+  try {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/ui/control',
+      payload: { action: 'partition', node: 'http://10.0.0.2:8100' },
+    });
+    assert.equal(res.statusCode, 403);
+    assert.match(res.body, /beyond loopback/);
+    const summary = await app.inject({ method: 'GET', url: '/ui/summary?seconds=2' });
+    assert.equal(summary.statusCode, 200);
+    assert.equal((JSON.parse(summary.body) as NodeSummary).status?.role, 'replica');
+  } finally {
+    await app.close();
   }
 });

@@ -9,6 +9,7 @@ import { CausalReplica, type CausalReplicaOptions } from './replica.js';
 import { isSocketAddress, splitAddress } from './peers.js';
 import { openPeerAuth } from '../common/credentials.js';
 import { registerDashboard } from '../../dashboard/server.js';
+import { isLoopbackHost } from '../../net/peer-auth.js';
 import { rowsOf } from '../../dashboard/rows.js';
 
 export type { CausalReplicaOptions, CausalTunables } from './replica.js';
@@ -40,6 +41,7 @@ export async function startCausalReplica(opts: CausalReplicaOptions): Promise<Ca
   registerDashboard(app, {
     mode: 'causal',
     selfUrl: () => `${scheme}://${opts.socketAddress}`,
+    exposed: !isLoopbackHost(host),
     peerUrls: () => node.view.list().map((a) => `${scheme}://${a}`),
     ...(node.tls.dispatcher === undefined ? {} : { dispatcher: node.tls.dispatcher }),
     keys: (prefix, limit) =>

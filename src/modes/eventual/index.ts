@@ -35,6 +35,7 @@ import { Replica, type RoundResult } from './replica.js';
 import { parseWireEntry } from './store.js';
 import type { RunningNode } from '../common/running-node.js';
 import { registerDashboard } from '../../dashboard/server.js';
+import { isLoopbackHost } from '../../net/peer-auth.js';
 import { rowsOf } from '../../dashboard/rows.js';
 import { formatHlc } from './hlc.js';
 
@@ -220,6 +221,7 @@ export async function startEventualNode(opts: EventualNodeOptions): Promise<Runn
   registerDashboard(app, {
     mode: MODE,
     selfUrl: () => selfUrl,
+    exposed: !isLoopbackHost(host),
     ...(tls.dispatcher === undefined ? {} : { dispatcher: tls.dispatcher }),
     peerUrls: () => replica.peers,
     extra: () => {

@@ -37,6 +37,7 @@ import { QuorumReplicator } from './leader.js';
 import { VersionedStore, parseWireRecord, recordOf } from './store.js';
 import type { RunningNode } from '../common/running-node.js';
 import { registerDashboard } from '../../dashboard/server.js';
+import { isLoopbackHost } from '../../net/peer-auth.js';
 import { rowsOf } from '../../dashboard/rows.js';
 
 export interface QuorumNodeOptions extends CredentialOptions {
@@ -305,6 +306,7 @@ export async function startQuorumNode(opts: QuorumNodeOptions): Promise<RunningN
   registerDashboard(app, {
     mode: MODE,
     selfUrl: () => selfUrl,
+    exposed: !isLoopbackHost(host),
     ...(tls.dispatcher === undefined ? {} : { dispatcher: tls.dispatcher }),
     peerUrls: () => (isLeader ? followers : [leaderUrl]),
     extra: () => {
