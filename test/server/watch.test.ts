@@ -49,7 +49,7 @@ describe('GET /watch (raft mode)', () => {
   let cleanup: () => Promise<void>;
 
   before(async () => {
-    ({ cluster, cleanup } = await startCluster({ storage: 'disk', watchHistory: 200 }));
+    ({ cluster, cleanup } = await startCluster({ storage: 'disk', watchHistory: 200, snapshotThreshold: 100 }));
     await cluster.waitLeader();
   });
   after(() => cleanup());
@@ -156,7 +156,14 @@ describe('GET /watch (raft mode)', () => {
     await cluster.startNode(follower);
     const st = await call(cluster.url(follower), 'GET', '/status');
     const watch = (st.body.watch ?? {}) as { compact_revision?: number };
-    assert.equal(typeof watch.compact_revision, 'number');
+    // The node restarted from its snapshot (taken every 100 entries; hundreds were written above) and
+    // replayed its log after it: its history starts at the snapshot.
+    const snapshotIndex = (st.body.storage as { snapshotIndex: number }).snapshotIndex;
+    assert.ok(snapshotIndex > 0, `a snapshot was taken: ${snapshotIndex}`);
+    assert.equal(watch.compact_revision, snapshotIndex);
+    const old = await call(cluster.url(follower), 'GET', `/watch?since_revision=${snapshotIndex - 1}`);
+    assert.equal(old.status, 410);
+    assert.equal(old.body.compact_revision, snapshotIndex);
     // Changes after the compact revision are replayed from the log: the put is there.
     const since = Math.max(watch.compact_revision as number, (before.body.revision as number) - 1);
     const r = await readStream(
