@@ -30,7 +30,7 @@ function linkSide(mode: string, a: NodeSummary, b: NodeSummary): Link {
     return num(e.consecutive_failures) === 0 ? 'up' : 'down';
   }
   const state = str(e.state);
-  if (state === undefined) return 'unknown';
+  if (state === undefined || state === 'unknown') return 'unknown';
   return state === 'down' || state === 'failed' ? 'down' : 'up';
 }
 
@@ -70,9 +70,9 @@ const ROLE_COLOR: Record<string, string> = {
 
 /** A name that fits in a circle: a causal address by its port, a long name cut. */
 function shortName(name: string): string {
-  if (name.length <= 8) return name;
+  if (name.length <= 9) return name;
   const port = /:(\d+)$/.exec(name);
-  return port === null ? `${name.slice(0, 7)}…` : `:${port[1]}`;
+  return port === null ? `${name.slice(0, 8)}…` : `:${port[1]}`;
 }
 
 export function ClusterMap(p: { readonly summary: Summary }) {
