@@ -17,6 +17,7 @@ import {
 } from './commands.js';
 import { jsonEqual, type JsonValue } from './json.js';
 import type { ApplyResult, KeyRecord, TxnOpResult, WriteResult } from './results.js';
+import { KvSnapshotJob, recordFields, type SnapshotJob } from './snapshot-job.js';
 import { SortedKeys } from './sorted-keys.js';
 import type { KvObserver } from './watch.js';
 import { DEFAULT_SESSION_LIMITS, SessionTable, type SessionLimits, type SessionSnapshot } from './sessions.js';
@@ -77,6 +78,8 @@ export class KvStateMachine {
   private applied = 0;
   /** Told of every change as it is applied (the watch history); size estimate of the entry being applied. */
   private observer: KvObserver | undefined;
+  /** The snapshot being taken in slices, told of every key about to change. */
+  private job: KvSnapshotJob | undefined;
   private entryBytes = 0;
 
   constructor(opts: KvStateMachineOptions = {}) {
@@ -211,6 +214,7 @@ export class KvStateMachine {
 
   private put(index: number, key: string, value: JsonValue): WriteResult {
     const cur = this.records.get(key);
+    this.job?.willChange(key, cur, false);
     if (cur === undefined) {
       this.records.set(key, Object.freeze({ key, value, version: 1, revision: index, createRevision: index }));
       this.sortedKeys.insert(key);
@@ -226,6 +230,7 @@ export class KvStateMachine {
   private delete(index: number, key: string): WriteResult {
     const cur = this.records.get(key);
     if (cur === undefined) return { kind: 'not-found', key };
+    this.job?.willChange(key, cur, true);
     this.records.delete(key);
     this.sortedKeys.delete(key);
     this.observer?.change({ type: 'delete', key, revision: index, version: cur.version }, 0);
@@ -238,16 +243,55 @@ export class KvStateMachine {
    */
   snapshot(): Uint8Array {
     const keys: (string | number)[] = [];
-    for (const k of this.sortedKeys) {
-      const r = this.records.get(k) as KeyRecord;
-      keys.push(k, JSON.stringify(r.value), r.version, r.revision, r.createRevision);
-    }
+    for (const k of this.sortedKeys) keys.push(...recordFields(this.records.get(k) as KeyRecord));
     return pack([SNAPSHOT_FORMAT, this.applied, keys, this.sessions.snapshot(), this.authState.snapshot()]);
+  }
+
+  /**
+   * The same snapshot, taken in slices, copy-on-write (see snapshot-job.ts): starting it costs next to
+   * nothing; the job's steps encode the state as it is now while later applies go on.
+   */
+  beginSnapshot(): SnapshotJob {
+    this.job?.finishNow();
+    const job: KvSnapshotJob = new KvSnapshotJob(
+      SNAPSHOT_FORMAT,
+      this.applied,
+      this.records.size,
+      this.sessions.snapshot(),
+      this.authState.snapshot(),
+      {
+        keysAfter: (after) => {
+          const it = this.sortedKeys.from(after ?? '');
+          if (after === undefined) return it;
+          let first = it.next();
+          if (!first.done && first.value === after) first = it.next();
+          let pending: IteratorResult<string> | undefined = first;
+          return {
+            next: () => {
+              if (pending !== undefined) {
+                const r = pending;
+                pending = undefined;
+                return r;
+              }
+              return it.next();
+            },
+          };
+        },
+        get: (key) => this.records.get(key),
+      },
+      () => {
+        if (this.job === job) this.job = undefined;
+      },
+    );
+    this.job = job;
+    return job;
   }
 
   /** Replaces the whole state with a snapshot's. Throws (changing nothing) if the bytes are malformed. */
   restore(bytes: Uint8Array): void {
     const snap = decodeSnapshot(bytes);
+    // A snapshot being taken keeps the state it started from: finish it before the state is replaced.
+    this.job?.finishNow();
     const records = new Map<string, KeyRecord>();
     const sorted: string[] = [];
     for (const r of snap.records) {

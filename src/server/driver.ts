@@ -24,6 +24,12 @@ export interface HostStateMachine<R, C = unknown> {
    */
   apply(index: number, data: Uint8Array, decoded?: C): R;
   snapshot(): Uint8Array;
+  /**
+   * Optional: the same snapshot taken in slices. Captures the state at the applied index now; the host
+   * then calls `step` once per turn of its loop until it returns the bytes, so that a large state does not
+   * stall every request while it is encoded.
+   */
+  beginSnapshot?(): { readonly index: number; step(): Uint8Array | undefined };
   restore(data: Uint8Array): void;
   /** Notes that entries up to `index` need no application (noops). */
   skipTo(index: number): void;
@@ -522,9 +528,27 @@ export class RaftHost<R, C = unknown> {
 
   private maybeSnapshot(): void {
     if (this.snapshotting || this.appliedIndex - this.snapshotIndex <= this.opts.snapshotThreshold) return;
-    const index = this.appliedIndex;
-    const data = this.sm.snapshot();
     this.snapshotting = true;
+    const job = this.sm.beginSnapshot?.();
+    if (job === undefined) {
+      this.recordSnapshot(this.appliedIndex, this.sm.snapshot());
+      return;
+    }
+    const step = (): void => {
+      if (this.closed) {
+        this.snapshotting = false;
+        this.notifyIdle();
+        return;
+      }
+      const data = job.step();
+      if (data === undefined) this.clock.defer(step);
+      else this.recordSnapshot(job.index, data);
+    };
+    step();
+  }
+
+  /** Hands the state machine's snapshot at `index` to storage, then compacts the log behind it. */
+  private recordSnapshot(index: number, data: Uint8Array): void {
     // The stored commit index must cover the snapshot before it is recorded (storage keeps call order).
     this.flushHeldHardState();
     const trailing = this.opts.snapshotTrailing;
@@ -535,7 +559,8 @@ export class RaftHost<R, C = unknown> {
     };
     this.storage.createSnapshot(index, this.opts.peers, data, (err) => {
       if (err !== null) return finished(err);
-      this.snapshotIndex = index;
+      // A snapshot installed from the leader meanwhile may be newer (storage then keeps that one).
+      this.snapshotIndex = Math.max(this.snapshotIndex, index);
       this.counters.snapshotsCreated++;
       const upTo = index - trailing;
       if (upTo >= this.storage.firstIndex()) this.storage.compact(upTo, finished);
