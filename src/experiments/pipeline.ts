@@ -1,5 +1,6 @@
 /** Runs the experiments in order and writes results/*.json, results/report.html and results/SUMMARY.md. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExperimentConfig } from './config.js';
@@ -34,6 +35,7 @@ export async function runPipeline(cfg: ExperimentConfig, outDir: string, log: Lo
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),
       durationS: (finished.getTime() - started.getTime()) / 1000,
+      commit: gitCommit(),
       host: {
         cpus: os.cpus().length,
         loadAvgBefore,
@@ -61,6 +63,18 @@ export async function runPipeline(cfg: ExperimentConfig, outDir: string, log: Lo
   for (const [name, text] of files) writeFileSync(path.join(outDir, name), text.endsWith('\n') ? text : text + '\n');
   log(`wrote ${files.map(([n]) => n).join(', ')} in ${results.meta.durationS.toFixed(0)} s`);
   return { results, files: files.map(([n]) => path.join(outDir, n)) };
+}
+
+/** The short commit of the working tree, if this is a git checkout (uncommitted changes are not noted). */
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Re-renders report.html and SUMMARY.md from the JSON files of an earlier run (no new measurement). */
