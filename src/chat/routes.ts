@@ -158,7 +158,7 @@ export function registerChatRoutes(app: FastifyInstance, ctx: ChatRouteContext):
     // limiter, which would otherwise hold every distinct name sent (up to the body limit, 64 KiB each) for
     // a minute.
     if (!USERNAME.test(username)) throw new HttpError(401, 'Wrong username or password');
-    return dispatch(ctx, req, reply, async () => {
+    const limit = () => {
       const waitMs = logins.take(username, Date.now());
       if (waitMs > 0) {
         throw new HttpError(
@@ -168,6 +168,12 @@ export function registerChatRoutes(app: FastifyInstance, ctx: ChatRouteContext):
           { 'retry-after': String(Math.ceil(waitMs / 1000)) },
         );
       }
+    };
+    // Counted where the attempt arrives and on the leader that checks it: a change of leader (whose
+    // counts start empty) then does not reset the limit for a client that stays with one node.
+    if (!host.isLeader) limit();
+    return dispatch(ctx, req, reply, async () => {
+      limit();
       await host.readBarrier();
       const secret = USERNAME.test(username) ? sm.tables.userSecret(username) : undefined;
       if (password.length > 256 || !(await verifyPassword(password, secret))) {
