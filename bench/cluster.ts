@@ -26,6 +26,7 @@ import autocannon from 'autocannon';
 import { Command } from 'commander';
 import * as hdr from 'hdr-histogram-js';
 import { LocalCluster } from '../src/server/local-cluster.js';
+import { vsEtcd } from './vs-etcd.js';
 import { median } from '../src/bench/histogram.js';
 
 interface Options {
@@ -330,8 +331,20 @@ async function main(): Promise<void> {
     .option('--tls', 'the cost of TLS: the cluster over HTTPS (mutual TLS between nodes) against the plain one')
     .option('--auth', 'the cost of authentication: every request with a Basic credential (combines with --tls)')
     .option('--dashboard', 'the cost of an open dashboard: one /ui/events stream on each node, alternated rounds')
+    .option('--vs <system>', 'beside another store on this machine: etcd (3 nodes; put 64, get 64, put 1)')
     .parse();
   const raw = program.opts<Record<string, string | boolean>>();
+  if (raw.vs !== undefined) {
+    if (raw.vs !== 'etcd') program.error('--vs: only etcd is known');
+    const given = (name: string, dflt: number) =>
+      program.getOptionValueSource(name) === 'cli' ? Number(raw[name]) : dflt;
+    return vsEtcd({
+      duration: given('duration', 10),
+      rounds: given('rounds', 2),
+      keys: given('keys', 10_000),
+      warmup: given('warmup', 5),
+    });
+  }
   const o: Options = {
     nodes: Number(raw.nodes),
     warmup: Number(raw.warmup),
