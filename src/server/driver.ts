@@ -11,7 +11,7 @@
 import type { Entry, HardState, Message, NodeId, Ready, Role } from '../raft/types.js';
 import { realClock, type HostClock, type HostStorage } from './host-ports.js';
 import { LatencyHistogram } from './latency.js';
-import type { PeerTransport, RaftCore } from './ports.js';
+import type { PeerTransport, RaftCore } from './host-ports.js';
 import type { Callbacks, HostCounters, HostOptions, HostStateMachine } from './host-types.js';
 import { HostError, RequestTable } from './requests.js';
 

@@ -1,7 +1,7 @@
 /** The host's interfaces: the state machine it drives, its options and counters (see driver.ts). */
 import type { NodeId } from '../raft/types.js';
 import type { HostClock, HostStorage } from './host-ports.js';
-import type { PeerTransport, RaftCore } from './ports.js';
+import type { PeerTransport, RaftCore } from './host-ports.js';
 import type { Waiter } from './requests.js';
 
 /** The state machine as the host sees it. */

@@ -7,7 +7,7 @@ import { makeRng } from '../raft/rng.js';
 import type { Message, NodeId } from '../raft/types.js';
 import type { HostError, RaftHost } from '../server/driver.js';
 import type { HostClock } from '../server/host-ports.js';
-import type { PeerTransport } from '../server/ports.js';
+import type { PeerTransport } from '../server/host-ports.js';
 import type { MemoryStorage } from '../storage/memory.js';
 import { SimDisk } from './disk.js';
 import type { InvariantChecker } from './invariants.js';

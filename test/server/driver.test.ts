@@ -8,7 +8,7 @@ import { makeRng } from '../../src/raft/rng.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
 import { HostError, RaftHost } from '../../src/server/driver.js';
 import { hostStorageOf } from '../../src/server/host-ports.js';
-import type { PeerTransport } from '../../src/server/ports.js';
+import type { PeerTransport } from '../../src/server/host-ports.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { StorageUpdate } from '../../src/storage/types.js';
 
