@@ -52,6 +52,10 @@ async function startCluster(mode: string): Promise<Cluster> {
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Should this process end before the test stops it, the supervisor still stops its nodes.
+  const onExit = () => child.kill('SIGTERM');
+  process.once('exit', onExit);
+  void exited.then(() => process.off('exit', onExit));
   const urls = [0, 1, 2].map((i) => `http://127.0.0.1:${base + i}`);
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
