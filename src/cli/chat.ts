@@ -4,6 +4,7 @@
  * has no quorum is delivered later, exactly once); the room's messages arrive through its stream; a status
  * line is printed whenever the node in use, a failover or the lack of a quorum changes.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable, type Readable } from 'node:stream';
@@ -63,8 +64,6 @@ export function addChatCommand(program: Command, io: ChatIO): void {
     .option('--history <n>', 'messages of the room shown when joining it', '10')
     .action(async (flags: ChatFlags) => io.exit(await runChat(io, flags)));
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function clock(ms: number): string {
   const d = new Date(ms);

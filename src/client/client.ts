@@ -14,6 +14,7 @@
  *   retried after a timeout or a leader change is applied once and returns its first outcome.
  * - 4xx answers are final and become typed errors (NotFoundError, PreconditionFailedError, KvError).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { NodeId } from '../raft/types.js';
 import { clientFetch, type FetchLike } from './fetch.js';
@@ -52,8 +53,6 @@ interface Call {
   /** The key, for NotFoundError. */
   readonly key?: string;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function asNumber(v: JsonValue | undefined): number | undefined {
   return typeof v === 'number' ? v : undefined;

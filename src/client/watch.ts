@@ -11,6 +11,7 @@
  * `event: compacted` on the stream) ends it with WatchCompactedError; 400, 401 and 403 (and a permission
  * revoked while watching, `event: cancelled`) end it with KvError.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SseParser } from './chat-stream.js';
 import { KvError } from './errors.js';
 import type { FetchLike } from './fetch.js';
@@ -58,8 +59,6 @@ export interface WatchHost {
   readonly timeoutMs: number;
   readonly backoffMs: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function toEvent(data: string): WatchEvent | undefined {
   let v: unknown;

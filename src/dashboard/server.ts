@@ -17,6 +17,7 @@
  *   supervisor (`quorumkv cluster` sets QKV_SUPERVISOR_FILE for its nodes), or partition and heal it
  *   through the nodes' failure-simulation admin routes. With client auth on (raft), root only.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -154,8 +155,6 @@ export function differingKeys(
   }
   return { count, compared: digests.length, keys };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function reasonOf(err: unknown): string {
   const e = err as Error & { cause?: { code?: string; message?: string } };

@@ -4,6 +4,7 @@
  * outcome is the statuses the node answered (a raw connection may carry several), how the connection
  * ended, and the start of any 5xx body.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { Pool } from 'undici';
 import type { HttpCase } from './http-gen.js';
@@ -75,8 +76,6 @@ export function parseResponses(
   }
   return { statuses, ...(body5xx === undefined ? {} : { body5xx }), ...(firstBody === undefined ? {} : { firstBody }) };
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Writes the bytes (pieces separated by the gaps), half-closes, and collects the answers until the node closes. */
 export async function sendRaw(

@@ -10,6 +10,7 @@
  * not make the node close the connection, a valid handshake refused, a dead or unhealthy node, a state
  * change, memory above the tolerance. Each names the seed and what reproduces it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { generateFrameCase, sendFrameCase, type FrameCase } from './frames.js';
 import { describeCase, generateCase, type FuzzMode, type GenerateOptions, type HttpCase } from './http-gen.js';
@@ -131,7 +132,6 @@ const inc = (o: Record<string, number>, k: string, n = 1): void => {
 };
 
 const MiB = 1024 * 1024;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function pool(n: number, from: number, to: number, work: (i: number) => Promise<void>): Promise<void> {
   let next = from;

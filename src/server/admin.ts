@@ -2,6 +2,7 @@
  * Node-level routes: `/health` (liveness, with `quorum`), `/ready` (readiness), `/status`, `/metrics`, and the failure simulation `/admin/fail`,
  * `/admin/recover`, plus the test-only `/admin/faults` that drives the transport's fault hook.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { majorityOf } from '../raft/quorum.js';
 import type { NodeId } from '../raft/types.js';
@@ -10,8 +11,6 @@ import { methodNotAllowed, unavailable } from './http-common.js';
 import type { RaftHost } from './driver.js';
 import type { Forwarder } from './forward.js';
 import type { NodeMetrics } from './metrics.js';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Whether the node serves clients: `failed` after /admin/fail, `recovering` until it has caught up. */
 export class Availability {

@@ -11,6 +11,7 @@
  * root role (the admin guard of auth-routes.ts); a chat node has no admin users, so there the route always
  * needs the peer credential when the node has a cluster secret (see node.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { NodeId } from '../raft/types.js';
 import { encodeBackup, type BackupApp } from '../storage/backup.js';
@@ -36,8 +37,6 @@ export interface SnapshotRouteContext {
   termOf(index: number): number | undefined;
   checkServing(): void;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function registerSnapshotRoute(app: FastifyInstance, ctx: SnapshotRouteContext): void {
   app.get(SNAPSHOT_ROUTE, async (req, reply) => {

@@ -3,6 +3,7 @@
  * 307 when forwarding is off), waiting for an election when no leader is known — and always answering
  * within the request timeout.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { NodeId } from '../raft/types.js';
 import { HttpError, unavailable } from './http-common.js';
@@ -26,8 +27,6 @@ export interface DispatchContext {
   /** Headers to add when forwarding `req` to the leader (beyond its Authorization header, always copied). */
   forwardHeaders?(req: FastifyRequest): Readonly<Record<string, string>> | undefined;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function noQuorum(leader: NodeId): HttpError {
   return unavailable('No quorum', { leader: leader === 0 ? null : leader });

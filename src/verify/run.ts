@@ -4,6 +4,7 @@
  * restart them all, read every key, then check the whole history for linearizability and look for
  * acknowledged writes that vanished. Writes the history (JSON lines) and a readable report.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,8 +49,6 @@ export interface VerifyIO {
   out(line: string): void;
   err(line: string): void;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const DEFAULT_KEYS = 5;
 export const DEFAULT_OPS_PER_KEY = 300;

@@ -9,6 +9,7 @@
  *
  * Needs root and the `ip` and `nft` commands (Debian: apt-get install iproute2 nftables); skipped otherwise.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -53,8 +54,6 @@ function sh(cmd: string, args: readonly string[]): string {
 function quiet(cmd: string, args: readonly string[]): void {
   spawnSync(cmd, args, { stdio: 'ignore' });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const skip = whyNot();
 if (skip !== undefined) process.stdout.write(`# netns test skipped: ${skip}\n`);
