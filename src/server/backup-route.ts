@@ -39,7 +39,8 @@ export interface SnapshotRouteContext {
 }
 
 export function registerSnapshotRoute(app: FastifyInstance, ctx: SnapshotRouteContext): void {
-  app.get(SNAPSHOT_ROUTE, async (req, reply) => {
+  // No automatic HEAD route: a HEAD would take (and throw away) a whole snapshot.
+  app.get(SNAPSHOT_ROUTE, { exposeHeadRoute: false }, async (req, reply) => {
     const { host } = ctx;
     const deadline = Date.now() + ctx.requestTimeoutMs;
     for (;;) {
@@ -90,4 +91,5 @@ export function registerSnapshotRoute(app: FastifyInstance, ctx: SnapshotRouteCo
     }
   });
   methodNotAllowed(app, SNAPSHOT_ROUTE, ['GET']);
+  app.head(SNAPSHOT_ROUTE, (_req, reply) => reply.code(405).header('allow', 'GET').send());
 }
